@@ -1,0 +1,47 @@
+# kelpseg developer and user entry points. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch and torchvision must be a matching pair; the CUDA builds run fine on a CPU.
+TORCH_PKGS ?= torch==2.14.1 torchvision==0.29.1
+DEMO_DIR ?= demo-output
+DEMO_AOI ?= 40
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test test-fast lint format typecheck clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PKGS)
+	$(BIN)/python -m pip install --quiet -e ".[all,dev]"
+	touch $@
+
+install: $(BIN)/.installed  ## create .venv with kelpseg and every extra
+
+demo: install  ## generate demo data and run the whole chain on it
+	bash scripts/demo.sh "$(DEMO_DIR)" "$(DEMO_AOI)"
+
+test: install  ## the full test suite with coverage (what CI runs)
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+test-fast: install  ## inner-loop subset: skips slow tests
+	$(BIN)/pytest -q -m "not slow" -x $(PYTEST_ARGS)
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install  ## apply ruff formatting and autofixes
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+typecheck: install  ## mypy over the package
+	$(BIN)/mypy
+
+clean:  ## remove demo outputs and caches (keeps .venv)
+	rm -rf "$(DEMO_DIR)" .pytest_cache .mypy_cache .ruff_cache .coverage

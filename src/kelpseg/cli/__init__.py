@@ -1,0 +1,1 @@
+"""The ``kelpseg`` command. Thin: parse, build a config, call one library function, print."""

@@ -1,0 +1,94 @@
+"""Entry point of the ``kelpseg`` command and its error handling.
+
+Every subcommand lives in its own module under ``kelpseg.cli`` and is registered here.
+A :class:`~kelpseg.errors.KelpsegError` becomes one line on stderr and exit code 2;
+``kelpseg --debug ...`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from typer.exceptions import TyperException
+
+from kelpseg import __version__
+from kelpseg.cli import data as data_cmds
+from kelpseg.cli import synth as synth_cmds
+from kelpseg.console import err_console
+from kelpseg.errors import KelpsegError
+
+app = typer.Typer(
+    name="kelpseg",
+    help="Map kelp canopy in Landsat imagery: data checks, EDA, training, inference, scenes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kelpseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Map kelp canopy in Landsat imagery."""
+    _state["debug"] = debug
+
+
+app.command("synth", help="Generate a demo dataset in the Kelp Wanted layout.")(synth_cmds.synth)
+app.command("validate", help="Check every file of a dataset; exit 1 if problems are found.")(
+    data_cmds.validate
+)
+app.command("catalog", help="Build the tile catalog (parquet) and print a dataset summary.")(
+    data_cmds.catalog
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code (used by the console script and by tests)."""
+    args = sys.argv[1:] if argv is None else argv
+    _state["debug"] = "--debug" in args
+    try:
+        # Without standalone mode, click returns the code of a typer.Exit raised in a command.
+        result = app(args=args, prog_name="kelpseg", standalone_mode=False)
+    except KelpsegError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        return 130
+    except TyperException as exc:  # usage errors (typer vendors click's exception classes)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        return int(getattr(exc, "exit_code", 2))
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:  # pragma: no cover - console-script shim
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
