@@ -15,6 +15,8 @@ from typer.exceptions import TyperException
 
 from kelpseg import __version__
 from kelpseg.cli import data as data_cmds
+from kelpseg.cli import evaluate as evaluate_cmds
+from kelpseg.cli import submit as submit_cmds
 from kelpseg.cli import synth as synth_cmds
 from kelpseg.console import err_console
 from kelpseg.errors import KelpsegError
@@ -56,6 +58,12 @@ app.command("validate", help="Check every file of a dataset; exit 1 if problems 
 app.command("catalog", help="Build the tile catalog (parquet) and print a dataset summary.")(
     data_cmds.catalog
 )
+app.command(
+    "evaluate", help="Score predictions on a labelled set: Dice, threshold sweep, HTML report."
+)(evaluate_cmds.evaluate)
+app.command(
+    "submit", help="Pack test-set masks into the submission tar, or --check one (exit 1 if wrong)."
+)(submit_cmds.submit)
 
 
 def main(argv: list[str] | None = None) -> int:
