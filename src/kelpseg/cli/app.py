@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 from kelpseg import __version__
 from kelpseg.cli import data as data_cmds
 from kelpseg.cli import evaluate as evaluate_cmds
+from kelpseg.cli import features as features_cmds
 from kelpseg.cli import submit as submit_cmds
 from kelpseg.cli import synth as synth_cmds
 from kelpseg.console import err_console
@@ -64,6 +65,12 @@ app.command(
 app.command(
     "submit", help="Pack test-set masks into the submission tar, or --check one (exit 1 if wrong)."
 )(submit_cmds.submit)
+app.command("stats", help="Per-channel band statistics (min, max, mean, std, quantiles) as JSON.")(
+    features_cmds.stats
+)
+app.command("channels", help="List every channel name: bands, spyndex and kelpseg indices.")(
+    features_cmds.channels
+)
 
 
 def main(argv: list[str] | None = None) -> int:
