@@ -17,6 +17,7 @@ from kelpseg import __version__
 from kelpseg.cli import data as data_cmds
 from kelpseg.cli import evaluate as evaluate_cmds
 from kelpseg.cli import features as features_cmds
+from kelpseg.cli import prepare as prepare_cmds
 from kelpseg.cli import submit as submit_cmds
 from kelpseg.cli import synth as synth_cmds
 from kelpseg.console import err_console
@@ -58,6 +59,9 @@ app.command("validate", help="Check every file of a dataset; exit 1 if problems 
 )
 app.command("catalog", help="Build the tile catalog (parquet) and print a dataset summary.")(
     data_cmds.catalog
+)
+app.command("prepare", help="Pack tiles and labels into a memory-mapped store for fast training.")(
+    prepare_cmds.prepare
 )
 app.command(
     "evaluate", help="Score predictions on a labelled set: Dice, threshold sweep, HTML report."

@@ -1,0 +1,143 @@
+"""Settings of the training data pipeline: sources, folds, crops, sampler, augmentation, sizing.
+
+Defaults are the 2nd-place author's best (see ``docs/training.md``, "Data pipeline"): weighted
+sampler factors (3.0, 0.2, 0.0, -1.0, 0.5, 0.25, -1.0) with 10,240 samples per epoch, flips and
+quarter turns, tiles padded to the next multiple of 32 (350 -> 352) with reflection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from kelpseg.config import StrictModel
+
+
+class ImportanceFactors(StrictModel):
+    """Per-tile importance factors of the weighted sampler, one per EDA statistic column.
+
+    A tile's weight is ``1 + sum(factor * column)``, clipped below at ``min_weight`` (see
+    :func:`~kelpseg.nn.data.sampler.sample_weights`). Booleans count as 0/1, percentages as
+    fractions 0..1.
+    """
+
+    has_kelp: float = Field(default=3.0, description="tile holds at least one kelp pixel")
+    kelp_pixels_pct: float = Field(default=0.2, description="share of kelp pixels")
+    qa_ok: float = Field(default=0.0, description="no QA-flagged (cloud/corrupt) pixels")
+    qa_corrupted_pixels_pct: float = Field(default=-1.0, description="share of QA-flagged pixels")
+    almost_all_water: float = Field(default=0.5, description="over 98% water")
+    dem_nan_pixels_pct: float = Field(
+        default=0.25, description="share of pixels without DEM (open sea)"
+    )
+    dem_zero_pixels_pct: float = Field(
+        default=-1.0, description="share of pixels with DEM exactly 0"
+    )
+
+
+class SamplerConfig(StrictModel):
+    """Which training tiles an epoch draws, and how many."""
+
+    weighted: bool = Field(
+        default=True, description="draw tiles by importance weight (with replacement)"
+    )
+    samples_per_epoch: int | None = Field(
+        default=10240,
+        ge=1,
+        description="tiles drawn per epoch; None = the number of training tiles",
+    )
+    factors: ImportanceFactors = Field(default_factory=ImportanceFactors)
+    min_weight: float = Field(
+        default=0.01, gt=0.0, description="weights are clipped below at this value (never zero)"
+    )
+
+
+class AugmentConfig(StrictModel):
+    """Batch augmentations applied on the device to training batches only.
+
+    Every transform is applied per sample with its probability; image and mask move together.
+    """
+
+    enabled: bool = Field(default=True, description="off = identity")
+    hflip: float = Field(default=0.5, ge=0.0, le=1.0, description="left-right flip")
+    vflip: float = Field(default=0.5, ge=0.0, le=1.0, description="up-down flip")
+    rot90: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="quarter turn by 90, 180 or 270 degrees (uniform)"
+    )
+    rotate: float = Field(default=0.0, ge=0.0, le=1.0, description="small free rotation")
+    rotate_degrees: float = Field(
+        default=15.0, gt=0.0, le=180.0, description="max angle of `rotate`"
+    )
+    rotate_interpolation: Literal["bilinear", "nearest"] = Field(
+        default="bilinear",
+        description="resampling of image and mask (bilinear gives soft mask edges)",
+    )
+    rotate_padding: Literal["reflection", "zeros", "border"] = Field(
+        default="reflection", description="how pixels rotated in from outside the tile are filled"
+    )
+
+
+class SizingConfig(StrictModel):
+    """How tiles are brought to a size the network accepts (and predictions brought back)."""
+
+    size: int | None = Field(
+        default=None, ge=1, description="target height/width; None = next multiple of `multiple`"
+    )
+    strategy: Literal["pad", "resize"] = Field(
+        default="pad", description="pad, or resample the tile"
+    )
+    multiple: int = Field(default=32, ge=1, description="sizes must be divisible by this")
+    pad_mode: Literal["reflect", "zeros", "replicate"] = Field(default="reflect")
+    interpolation: Literal["bilinear", "bicubic"] = Field(
+        default="bilinear", description="for resize"
+    )
+
+    @model_validator(mode="after")
+    def _size_is_multiple(self) -> Self:
+        if self.size is not None and self.size % self.multiple:
+            raise ValueError(f"size {self.size} is not a multiple of {self.multiple}")
+        return self
+
+
+class DataConfig(StrictModel):
+    """Where training tiles come from and how batches are drawn.
+
+    ``catalog`` is the split catalog parquet (tile paths + EDA statistics + ``fold``). Training
+    uses the tiles of every fold but ``fold``, validation that fold; rows with fold -1 never train.
+    ``fold: null`` trains on all folds (full fit) with no validation.
+    """
+
+    catalog: Path | None = Field(default=None, description="split catalog parquet")
+    fold: int | None = Field(default=0, ge=0, description="validation fold; None = full fit")
+    store: Path | None = Field(
+        default=None, description="prepared store folder (kelpseg prepare); None = read GeoTIFFs"
+    )
+    exclude: list[str] = Field(default_factory=list, description="tile ids never used")
+    exclude_file: Path | None = Field(
+        default=None,
+        description="file of tile ids to exclude (.txt one per line, or .csv/.parquet)",
+    )
+    predict_split: Literal["test", "val", "train", "holdout"] = Field(
+        default="test", description="catalog tiles the predict loader serves (holdout = fold -1)"
+    )
+
+    batch_size: int = Field(default=32, ge=1)
+    val_batch_size: int | None = Field(default=None, ge=1, description="None = batch_size")
+    num_workers: int = Field(default=4, ge=0)
+    pin_memory: bool | None = Field(default=None, description="None = when CUDA is available")
+    persistent_workers: bool = Field(default=True, description="keep workers between epochs")
+    prefetch_factor: int = Field(default=2, ge=1, description="batches loaded ahead per worker")
+
+    crop_size: int | None = Field(
+        default=None,
+        ge=8,
+        description="train on random square crops of this size; None = full tiles",
+    )
+    kelp_crop_prob: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="chance a crop is centred on a random kelp pixel"
+    )
+
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
