@@ -15,6 +15,7 @@ from typer.exceptions import TyperException
 
 from kelpseg import __version__
 from kelpseg.cli import data as data_cmds
+from kelpseg.cli import eda as eda_cmds
 from kelpseg.cli import evaluate as evaluate_cmds
 from kelpseg.cli import features as features_cmds
 from kelpseg.cli import prepare as prepare_cmds
@@ -74,6 +75,10 @@ app.command("stats", help="Per-channel band statistics (min, max, mean, std, qua
 )
 app.command("channels", help="List every channel name: bands, spyndex and kelpseg indices.")(
     features_cmds.channels
+)
+
+app.add_typer(
+    eda_cmds.app, name="eda", help="EDA: per-tile statistics on Dask, tile plots, HTML report."
 )
 
 
