@@ -19,6 +19,7 @@ from kelpseg.cli import eda as eda_cmds
 from kelpseg.cli import evaluate as evaluate_cmds
 from kelpseg.cli import features as features_cmds
 from kelpseg.cli import prepare as prepare_cmds
+from kelpseg.cli import split as split_cmds
 from kelpseg.cli import submit as submit_cmds
 from kelpseg.cli import synth as synth_cmds
 from kelpseg.console import err_console
@@ -79,6 +80,9 @@ app.command("channels", help="List every channel name: bands, spyndex and kelpse
 
 app.add_typer(
     eda_cmds.app, name="eda", help="EDA: per-tile statistics on Dask, tile plots, HTML report."
+)
+app.command("split", help="Group tiles by AOI and write leak-free cross-validation folds.")(
+    split_cmds.split
 )
 
 

@@ -1,0 +1,217 @@
+"""Folds over training tiles: stratified group k-fold by AOI, a random split, or a hold-out.
+
+Output columns added to the tile table:
+
+- ``fold`` (int): ``kfold`` / ``random``: 0..k-1, the fold in which a training tile is validated.
+  ``holdout``: 0 = validation, 1 = training, -2 = held-out test. Always -1 for tiles of the test
+  split and for excluded training tiles: they never enter training or validation.
+- ``subset`` (str): ``train``, ``val`` (holdout only), ``holdout``, ``test`` or ``excluded``.
+
+A trainer for fold ``f`` trains on ``fold >= 0 & fold != f`` and validates on ``fold == f``;
+with a hold-out split ``f = 0`` does the same.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from kelpseg.errors import KelpsegError
+from kelpseg.split.config import SplitConfig
+
+FOLD_UNUSED = -1  # tiles of the test split and excluded tiles
+FOLD_HOLDOUT = -2  # the held-out test part of a hold-out split
+HOLDOUT_PARTS = 20  # hold-out fractions are rounded to multiples of 1/20
+_MAX_LEVELS = 10  # numeric columns with more distinct values are binned
+
+
+@dataclass
+class FoldSummary:
+    """What :func:`assign_folds` did.
+
+    Attributes:
+        mode: kfold, random or holdout.
+        assigned: training tiles given a fold.
+        excluded: training tiles dropped by the exclusion list.
+        unknown_excluded: ids in the exclusion list that are not in the table.
+        strata: training tiles per stratification label.
+    """
+
+    mode: str
+    assigned: int
+    excluded: int
+    unknown_excluded: list[str] = field(default_factory=list)
+    strata: dict[str, int] = field(default_factory=dict)
+
+
+def read_exclusion_list(path: str | os.PathLike[str]) -> list[str]:
+    """Tile ids to exclude: a CSV with a ``tile_id`` column, or one id per line.
+
+    Blank lines and lines starting with ``#`` are ignored; on a plain line, only the first
+    comma- or space-separated field counts (so ``AA001, mislabelled`` works).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise KelpsegError("exclusion list does not exist", path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KelpsegError(f"cannot read exclusion list ({exc})", path) from exc
+    lines = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if lines and "tile_id" in [c.strip() for c in lines[0].split(",")]:
+        try:
+            table = pd.read_csv(path, dtype=str, comment="#", keep_default_na=False)
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise KelpsegError(f"cannot parse exclusion CSV ({exc})", path) from exc
+        table.columns = [c.strip() for c in table.columns]
+        ids = [t.strip() for t in table["tile_id"].tolist()]
+    else:
+        ids = [ln.replace(",", " ").split()[0] for ln in lines]
+    return [t for t in dict.fromkeys(ids) if t]
+
+
+def _column_levels(values: pd.Series, name: str, bins: int) -> pd.Series:
+    """One stratification column as string levels; many-valued numbers become quantile bins."""
+    if pd.api.types.is_bool_dtype(values):
+        levels = values.astype("Int64").astype("string")
+    elif pd.api.types.is_numeric_dtype(values) and values.nunique(dropna=True) > _MAX_LEVELS:
+        levels = pd.qcut(values.astype(float), bins, labels=False, duplicates="drop")
+        levels = levels.astype("Int64").astype("string")
+    else:
+        levels = values.astype("string")
+    return (name + "=" + levels.fillna("na")).astype(str)
+
+
+def stratification_labels(
+    frame: pd.DataFrame, columns: list[str], bins: int = 4, min_count: int = 1
+) -> np.ndarray:
+    """One label per row combining ``columns``; labels rarer than ``min_count`` merge as 'rare'.
+
+    Raises:
+        KelpsegError: a column is missing from ``frame``.
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KelpsegError(
+            f"config key 'stratify': column {missing[0]!r} is not in the tile table "
+            "(run kelpseg eda stats, or change split.stratify)"
+        )
+    if not columns:
+        return np.full(len(frame), "all", dtype=object)
+    parts = [_column_levels(frame[c], c, bins) for c in columns]
+    labels = parts[0]
+    for part in parts[1:]:
+        labels = labels + "|" + part
+    counts = labels.value_counts()
+    rare = labels.map(counts).to_numpy() < min_count
+    out = labels.to_numpy(dtype=object)
+    out[rare] = "rare"
+    return out
+
+
+def _kfold(y: np.ndarray, groups: np.ndarray | None, k: int, seed: int) -> np.ndarray:
+    """Fold index per row, from scikit-learn's stratified (group) k-fold."""
+    folds = np.full(len(y), -1, dtype=np.int64)
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        parts = splitter.split(np.zeros(len(y)), y)
+    else:
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        parts = splitter.split(np.zeros(len(y)), y, groups)
+    with warnings.catch_warnings():
+        # "The least populated class has only n members": expected with rare label mixes.
+        warnings.simplefilter("ignore", UserWarning)
+        for fold, (_, val) in enumerate(parts):
+            folds[val] = fold
+    return folds
+
+
+def _holdout_parts(fractions: tuple[float, float, float], n_groups: int) -> tuple[int, int, int]:
+    parts = min(HOLDOUT_PARTS, n_groups)
+    val = max(1, round(fractions[1] * parts))
+    test = max(1, round(fractions[2] * parts)) if fractions[2] > 0 else 0
+    if parts - val - test < 1:
+        raise KelpsegError(
+            f"config key 'holdout': {n_groups} AOI groups are too few for fractions {fractions}"
+        )
+    return parts, val, test
+
+
+def _holdout(y: np.ndarray, groups: np.ndarray, config: SplitConfig) -> np.ndarray:
+    """Hold-out codes per row: 0 val, 1 train, FOLD_HOLDOUT test; whole groups stay together."""
+    parts, n_val, n_test = _holdout_parts(config.holdout, len(np.unique(groups)))
+    part = _kfold(y, groups, parts, config.seed)
+    codes = np.ones(len(y), dtype=np.int64)
+    codes[part < n_val] = 0
+    codes[(part >= n_val) & (part < n_val + n_test)] = FOLD_HOLDOUT
+    return codes
+
+
+def _check_counts(n_tiles: int, n_groups: int, config: SplitConfig) -> None:
+    if config.mode == "random" and n_tiles < config.k:
+        raise KelpsegError(f"config key 'k': {n_tiles} training tiles, fewer than k={config.k}")
+    if config.mode == "kfold" and n_groups < config.k:
+        raise KelpsegError(
+            f"config key 'k': only {n_groups} AOI groups among training tiles, fewer than "
+            f"k={config.k} folds; lower k"
+        )
+    if config.mode == "holdout" and n_groups < 2:
+        raise KelpsegError("config key 'holdout': need at least 2 AOI groups of training tiles")
+
+
+def assign_folds(
+    frame: pd.DataFrame, config: SplitConfig, exclude: Iterable[str] = ()
+) -> tuple[pd.DataFrame, FoldSummary]:
+    """Add ``fold`` and ``subset`` to a tile table with ``tile_id``, ``split``, ``aoi_id``.
+
+    Args:
+        frame: one row per tile (train and test); stratification columns for training rows.
+        config: ``mode``, ``k``, ``stratify``, ``stratify_bins``, ``holdout``, ``seed``.
+        exclude: training tile ids kept out of every fold (e.g. known wrong labels).
+
+    Returns:
+        The table with the two columns, and a summary.
+    """
+    out = frame.copy()
+    excluded = set(map(str, exclude))
+    ids = out["tile_id"].astype(str)
+    unknown = sorted(excluded - set(ids))
+    is_train = (out["split"].astype(str) == "train").to_numpy()
+    is_excluded = is_train & ids.isin(excluded).to_numpy()
+    use = is_train & ~is_excluded
+    train = out.loc[use]
+    groups = train["aoi_id"].to_numpy()
+    _check_counts(len(train), len(np.unique(groups)), config)
+    min_count = config.k if config.mode != "holdout" else HOLDOUT_PARTS
+    y = stratification_labels(train, config.stratify, config.stratify_bins, min_count)
+    if config.mode == "kfold":
+        codes = _kfold(y, groups, config.k, config.seed)
+    elif config.mode == "random":
+        codes = _kfold(y, None, config.k, config.seed)
+    else:
+        codes = _holdout(y, groups, config)
+    fold = np.full(len(out), FOLD_UNUSED, dtype=np.int64)
+    fold[use] = codes
+    out["fold"] = fold
+    subset = np.where(is_train, "train", "test").astype(object)
+    subset[is_excluded] = "excluded"
+    if config.mode == "holdout":
+        subset[use & (fold == 0)] = "val"
+        subset[use & (fold == FOLD_HOLDOUT)] = "holdout"
+    out["subset"] = pd.array(subset, dtype="string")
+    strata = pd.Series(y).value_counts().sort_index()
+    summary = FoldSummary(
+        config.mode,
+        int(use.sum()),
+        int(is_excluded.sum()),
+        unknown,
+        {str(k): int(v) for k, v in strata.items()},
+    )
+    return out, summary

@@ -1,0 +1,307 @@
+"""Group tiles of the same area (AOI): radius neighbour search, union-find, exploding big groups.
+
+Two tiles share an AOI when the cosine similarity of their embeddings is at least a threshold;
+groups are the connected components of that relation. The search never builds the n x n
+similarity matrix: for many vectors, rows are projected on their top principal components (a
+projection never lengthens a distance, so a radius search there returns every true pair and a
+few more) and the candidates are checked exactly on the full vectors, chunk by chunk; for few
+vectors, exact similarities are computed block by block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+
+from kelpseg.errors import KelpsegError
+
+# Explode rounds stop here: tiles this similar are the same place whatever the group size.
+MAX_THRESHOLD = 0.9999
+_PCA_SAMPLE = 2048  # any orthonormal projection is exact; a small sample finds a good one
+_EXACT_WORK = 5e10  # n^2 x d below which full similarities are cheaper than the search
+
+
+class UnionFind:
+    """Disjoint sets over 0..n-1 with path halving and union by size."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+        self.size = [1] * n
+
+    def find(self, x: int) -> int:
+        """The root of ``x``'s set."""
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> bool:
+        """Merge the sets of ``a`` and ``b``; True when they were distinct."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return False
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        return True
+
+    def union_pairs(self, i: np.ndarray, j: np.ndarray) -> None:
+        """Merge every pair ``(i[k], j[k])``."""
+        for a, b in zip(i.tolist(), j.tolist(), strict=True):
+            self.union(a, b)
+
+    def labels(self) -> np.ndarray:
+        """Set id of every element: 0..k-1, numbered by each set's smallest element."""
+        roots = np.fromiter((self.find(x) for x in range(len(self.parent))), np.int64)
+        return canonical_labels(roots)
+
+
+def canonical_labels(labels: np.ndarray) -> np.ndarray:
+    """Relabel groups 0..k-1 in the order of their first element (stable across runs)."""
+    n = len(labels)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, inverse = np.unique(labels, return_inverse=True)
+    first = np.full(inverse.max() + 1, n, dtype=np.int64)
+    np.minimum.at(first, inverse, np.arange(n))
+    rank = np.argsort(np.argsort(first))
+    return rank[inverse].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Pairs of rows with cosine similarity at or above a threshold (``i < j``)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    sim: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.i)
+
+
+def _project(x: np.ndarray, dims: int, seed: int) -> np.ndarray:
+    """Rows of ``x`` on ``dims`` orthonormal directions (PCA on a sample); a contraction."""
+    if x.shape[1] <= dims or len(x) <= dims:
+        return x
+    rng = np.random.default_rng(seed)
+    sample = x if len(x) <= _PCA_SAMPLE else x[rng.choice(len(x), _PCA_SAMPLE, replace=False)]
+    pca = PCA(n_components=dims, svd_solver="randomized", iterated_power=3, random_state=seed)
+    pca.fit(sample)
+    return np.asarray((x - pca.mean_) @ pca.components_.T, dtype=np.float32)
+
+
+def similar_pairs(
+    vectors: np.ndarray,
+    threshold: float,
+    *,
+    method: str = "auto",
+    algorithm: str = "brute",
+    search_dims: int = 32,
+    chunk_size: int = 4096,
+    seed: int = 0,
+) -> Pairs:
+    """Every pair of rows whose cosine similarity is >= ``threshold``, without an n x n matrix.
+
+    ``projected``: candidates come from a scikit-learn radius search on a ``search_dims`` PCA
+    projection (a projection never lengthens a distance, so no true pair is lost); each is then
+    checked on the full vectors. ``exact``: similarities of the full vectors, block by block.
+    Both return the same pairs with memory O(block x n); ``auto`` takes ``exact`` while
+    n^2 x d is small (about 5e10: 4,000 vectors of 3,072 dimensions), where it is faster.
+
+    Args:
+        vectors: (n, d) L2-normalised rows; all-zero rows take part in no pair.
+        threshold: cosine similarity threshold in (0, 1).
+        method: ``auto``, ``projected`` or ``exact``.
+        algorithm: scikit-learn ``NearestNeighbors`` algorithm for ``projected`` (``brute`` is
+            fastest for embeddings of high intrinsic dimension; ``ball_tree`` also works).
+        search_dims: dimensions of the projection searched.
+        chunk_size: query rows per radius search.
+        seed: seed of the PCA sample.
+
+    Returns:
+        The pairs (``i < j``) with their cosine similarity (float32 dot products).
+    """
+    if method not in ("auto", "projected", "exact"):
+        raise KelpsegError(f"unknown pair search {method!r}; use auto, projected or exact")
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    rows = np.flatnonzero(np.linalg.norm(x, axis=1) > 0.5)
+    if len(rows) < 2:
+        return _pairs([], [], [])
+    x = x[rows]
+    if method == "exact" or (method == "auto" and len(x) ** 2 * x.shape[1] <= _EXACT_WORK):
+        found = _exact_pairs(x, threshold)
+    else:
+        found = _projected_pairs(x, threshold, algorithm, search_dims, chunk_size, seed)
+    return Pairs(rows[found.i], rows[found.j], found.sim)
+
+
+def _projected_pairs(
+    x: np.ndarray, threshold: float, algorithm: str, dims: int, chunk: int, seed: int
+) -> Pairs:
+    z = _project(x, dims, seed)
+    # |a - b|^2 = 2 - 2 cos(a, b) for unit vectors; the slack covers float32 rounding.
+    radius = float(np.sqrt(max(2.0 - 2.0 * threshold, 0.0))) + 1e-4
+    try:
+        index = NearestNeighbors(radius=radius, algorithm=algorithm).fit(z)
+    except ValueError as exc:
+        raise KelpsegError(f"neighbour search: {exc}") from exc
+    found_i, found_j, found_s = [], [], []
+    for start in range(0, len(z), chunk):
+        stop = min(start + chunk, len(z))
+        hits = index.radius_neighbors(z[start:stop], return_distance=False)
+        counts = np.fromiter((len(h) for h in hits), np.int64, len(hits))
+        qi = np.repeat(np.arange(start, stop), counts)
+        cj = np.concatenate(hits).astype(np.int64)
+        keep = cj > qi
+        qi, cj = qi[keep], cj[keep]
+        sims = _row_dots(x, qi, cj)
+        ok = sims >= threshold
+        found_i.append(qi[ok])
+        found_j.append(cj[ok])
+        found_s.append(sims[ok])
+    return _pairs(found_i, found_j, found_s)
+
+
+def _exact_pairs(x: np.ndarray, threshold: float, block_bytes: int = 64 * 2**20) -> Pairs:
+    """Pairs from blocks of the upper triangle of ``x @ x.T`` (``block_bytes`` per block)."""
+    n = len(x)
+    rows_per_block = max(1, block_bytes // (4 * n))
+    found_i, found_j, found_s = [], [], []
+    for start in range(0, n, rows_per_block):
+        stop = min(start + rows_per_block, n)
+        sims = x[start:stop] @ x[start:].T
+        qi, cj = np.nonzero(sims >= threshold)
+        keep = cj > qi  # column c of this block is row start + c
+        qi, cj = qi[keep], cj[keep]
+        found_i.append(qi + start)
+        found_j.append(cj + start)
+        found_s.append(sims[qi, cj])
+    return _pairs(found_i, found_j, found_s)
+
+
+def _pairs(i: list[np.ndarray], j: list[np.ndarray], s: list[np.ndarray]) -> Pairs:
+    if not i:
+        empty = np.zeros(0, dtype=np.int64)
+        return Pairs(empty, empty, np.zeros(0, dtype=np.float32))
+    return Pairs(np.concatenate(i), np.concatenate(j), np.concatenate(s))
+
+
+def _row_dots(x: np.ndarray, i: np.ndarray, j: np.ndarray, batch: int = 65_536) -> np.ndarray:
+    out = np.empty(len(i), dtype=np.float32)
+    for s in range(0, len(i), batch):
+        out[s : s + batch] = np.einsum("ij,ij->i", x[i[s : s + batch]], x[j[s : s + batch]])
+    return out
+
+
+def bruteforce_pairs(vectors: np.ndarray, threshold: float) -> Pairs:
+    """Reference: the full n x n similarity matrix, as the seed did. O(n^2) memory."""
+    x = np.asarray(vectors, dtype=np.float32)
+    sims = x @ x.T
+    i, j = np.nonzero(np.triu(sims >= threshold, k=1))
+    return Pairs(i.astype(np.int64), j.astype(np.int64), sims[i, j])
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Groups of rows and how they were formed.
+
+    Attributes:
+        labels: group id of every row, 0..k-1 in order of first row.
+        threshold: the base cosine threshold.
+        exploded: groups above the size limit that were split at stricter thresholds.
+        oversize: groups still above the limit at ``MAX_THRESHOLD`` (kept whole).
+        rounds: explode rounds run.
+        pairs: similar pairs found at the base threshold.
+    """
+
+    labels: np.ndarray
+    threshold: float
+    exploded: int
+    oversize: int
+    rounds: int
+    pairs: int
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Members per group."""
+        return np.bincount(self.labels) if len(self.labels) else np.zeros(0, np.int64)
+
+
+def components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Connected components of the graph on 0..n-1 with edges (i, j), via union-find."""
+    uf = UnionFind(n)
+    uf.union_pairs(i, j)
+    return uf.labels()
+
+
+def group_vectors(
+    vectors: np.ndarray,
+    threshold: float,
+    *,
+    max_group_size: int | None = None,
+    explode_step: float = 0.01,
+    pairs: Pairs | None = None,
+) -> Grouping:
+    """Group rows whose similarity chains reach ``threshold``; explode groups that are too big.
+
+    A group larger than ``max_group_size`` is regrouped using only its pairs at
+    ``threshold + explode_step``, then ``+ 2 * explode_step`` ... until every part fits or the
+    threshold reaches ``MAX_THRESHOLD``. Rows that are all zero end up alone.
+    """
+    if pairs is None:
+        pairs = similar_pairs(vectors, threshold)
+    n = len(vectors)
+    labels = components(n, pairs.i, pairs.j)
+    exploded, rounds, level = 0, 0, threshold
+    limit = max_group_size or n + 1
+    while level < MAX_THRESHOLD:
+        sizes = np.bincount(labels, minlength=1)
+        over = np.flatnonzero(sizes > limit)
+        if len(over) == 0:
+            break
+        if rounds == 0:
+            exploded = len(over)
+        rounds += 1
+        level = min(threshold + rounds * explode_step, MAX_THRESHOLD)
+        in_over = np.isin(labels, over)
+        keep = in_over[pairs.i] & (labels[pairs.i] == labels[pairs.j]) & (pairs.sim >= level)
+        members = np.flatnonzero(in_over)
+        local = np.full(n, -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        sub = components(len(members), local[pairs.i[keep]], local[pairs.j[keep]])
+        labels = labels.copy()
+        labels[members] = labels.max() + 1 + sub
+        labels = canonical_labels(labels)
+    oversize = int((np.bincount(labels, minlength=1) > limit).sum())
+    return Grouping(labels, threshold, exploded, oversize, rounds, len(pairs))
+
+
+def aoi_frame(frame: pd.DataFrame, tile_ids: np.ndarray, grouping: Grouping) -> pd.DataFrame:
+    """``frame`` with an ``aoi_id`` column taken from a grouping of ``tile_ids``."""
+    lookup = pd.Series(grouping.labels, index=pd.Index([str(t) for t in tile_ids]))
+    ids = frame["tile_id"].astype(str)
+    missing = ~ids.isin(lookup.index)
+    if missing.any():
+        raise KelpsegError(f"tile {ids[missing].iloc[0]!r} has no embedding")
+    out = frame.copy()
+    out["aoi_id"] = lookup.reindex(ids.to_list()).to_numpy().astype(np.int64)
+    return out
+
+
+def leak_exposure(frame: pd.DataFrame) -> dict[str, int]:
+    """How many test tiles share an AOI with training tiles (columns ``split``, ``aoi_id``)."""
+    train_aois = set(frame.loc[frame["split"] == "train", "aoi_id"].tolist())
+    test = frame[frame["split"] == "test"]
+    shared = test["aoi_id"].isin(train_aois)
+    return {
+        "test_tiles": len(test),
+        "test_tiles_sharing_aoi_with_train": int(shared.sum()),
+        "aois_shared_by_train_and_test": int(test.loc[shared, "aoi_id"].nunique()),
+    }

@@ -1,0 +1,75 @@
+"""``kelpseg split``: registered on a test-only root app until app.py registers it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+import yaml
+
+import kelpseg.cli.app as app_module
+from kelpseg.cli import split as split_cmds
+from tests.split.conftest import CraftedDataset
+
+
+@pytest.fixture
+def kelpseg(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``main(argv)`` of the real entry point, with ``split`` registered on a test-only app."""
+    root = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    root.callback()(lambda: None)
+    root.command("split")(split_cmds.split)
+    monkeypatch.setattr(app_module, "app", root)
+    return app_module.main
+
+
+@pytest.fixture
+def stats_file(crafted: CraftedDataset, tmp_path: Path) -> Path:
+    path = tmp_path / "tile_stats.parquet"
+    crafted.stats.to_parquet(path)
+    return path
+
+
+def test_split_command_writes_folds_and_prints_summary(  # type: ignore[no-untyped-def]
+    kelpseg, stats_file: Path, tmp_path: Path, capsys
+) -> None:
+    exclude = tmp_path / "bad.txt"
+    exclude.write_text("T0100\nNOPE9\n")
+    out = tmp_path / "split"
+    argv = ["split", str(stats_file), "--out", str(out), "--set", "k=3", "--quiet"]
+    assert kelpseg([*argv, "--exclude", str(exclude)]) == 0
+    text = capsys.readouterr().out
+    assert "leakage check passed" in text
+    assert "8 of 8 test tiles share an AOI" in text
+    assert "excluded 1 training tiles; 1 listed ids unknown" in text
+    table = pd.read_parquet(out / "split.parquet").set_index("tile_id")
+    assert table.loc["T0100", "fold"] == -1
+    assert set(table.loc[table["split"] == "train", "fold"]) == {-1, 0, 1, 2}
+    saved = yaml.safe_load((out / "split_config.yaml").read_text())
+    assert saved["k"] == 3 and saved["mode"] == "kfold"
+
+
+def test_config_file_and_random_mode_warn_about_leaks(  # type: ignore[no-untyped-def]
+    kelpseg, stats_file: Path, tmp_path: Path, capsys
+) -> None:
+    cfg = tmp_path / "split.yaml"
+    cfg.write_text("mode: random\nk: 3\ndem:\n  grid: 16\n")
+    argv = ["split", str(stats_file), "--out", str(tmp_path / "o"), "--config", str(cfg)]
+    assert kelpseg([*argv, "--quiet"]) == 0
+    assert "AOIs span several folds" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_and_exit_2(  # type: ignore[no-untyped-def]
+    kelpseg, stats_file: Path, tmp_path: Path, capsys
+) -> None:
+    out = ["--out", str(tmp_path / "o"), "--quiet"]
+    assert kelpseg(["split", str(tmp_path / "missing.parquet"), *out]) == 2
+    err = capsys.readouterr().err
+    assert "missing.parquet" in err and "does not exist" in err and "Traceback" not in err
+    assert kelpseg(["split", str(stats_file), *out, "--set", "k=99"]) == 2
+    assert "fewer than k=99" in capsys.readouterr().err
+    assert kelpseg(["split", str(stats_file), *out, "--set", "embedder=faiss"]) == 2
+    assert "unknown embedder 'faiss'" in capsys.readouterr().err
+    assert kelpseg(["split", str(stats_file), *out, "--set", "nope=1"]) == 2
+    assert "config key 'nope': unknown key" in capsys.readouterr().err
