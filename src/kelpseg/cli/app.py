@@ -22,6 +22,7 @@ from kelpseg.cli import prepare as prepare_cmds
 from kelpseg.cli import split as split_cmds
 from kelpseg.cli import submit as submit_cmds
 from kelpseg.cli import synth as synth_cmds
+from kelpseg.cli import train as train_cmds
 from kelpseg.console import err_console
 from kelpseg.errors import KelpsegError
 
@@ -84,6 +85,10 @@ app.add_typer(
 app.command("split", help="Group tiles by AOI and write leak-free cross-validation folds.")(
     split_cmds.split
 )
+app.command("train", help="Train one model (one fold) with Lightning, tracked in MLflow.")(
+    train_cmds.train
+)
+app.command("train-cv", help="Train every fold, each an MLflow child run.")(train_cmds.train_cv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,136 @@
+"""``kelpseg train`` and ``kelpseg train-cv``: train one fold, or every fold as child runs.
+
+The training stack (torch, Lightning, MLflow) is imported inside the commands, so the rest of
+the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from kelpseg.console import console
+
+if TYPE_CHECKING:
+    from kelpseg.nn.config import TrainConfig
+    from kelpseg.nn.train import TrainResult
+
+ConfigFile = Annotated[Path, typer.Option("--config", "-c", help="Run config YAML (see configs/).")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config key: key.sub=value (repeatable)."),
+]
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Continue from checkpoints/last.ckpt after a crash.")
+]
+Experiment = Annotated[str | None, typer.Option(help="MLflow experiment name.")]
+RunName = Annotated[str | None, typer.Option(help="MLflow run name.")]
+Devices = Annotated[
+    str | None, typer.Option(help="Devices per node: a count, a list like [0,1], or auto.")
+]
+NumNodes = Annotated[int | None, typer.Option(help="Machines of a multi-node run.")]
+Strategy = Annotated[str | None, typer.Option(help="Lightning strategy (auto, ddp ...).")]
+
+
+def _load(
+    config: Path,
+    overrides: list[str] | None,
+    shortcuts: dict[str, object | None],
+) -> TrainConfig:
+    from kelpseg.config import load_config
+    from kelpseg.nn.config import TrainConfig
+
+    extra = [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+    return load_config(TrainConfig, config, [*(overrides or []), *extra])
+
+
+def _shortcuts(
+    experiment: str | None,
+    run_name: str | None,
+    devices: str | None,
+    num_nodes: int | None,
+    strategy: str | None,
+) -> dict[str, object | None]:
+    return {
+        "tracking.experiment": experiment,
+        "tracking.run_name": run_name,
+        "trainer.devices": devices,
+        "trainer.num_nodes": num_nodes,
+        "trainer.strategy": strategy,
+    }
+
+
+def _curve(result: TrainResult, title: str) -> Table:
+    columns = ("train/loss", "train/dice", "val/loss", "val/dice", "val/iou")
+    table = Table(title=title)
+    for column in ("epoch", *columns):
+        table.add_column(column, justify="right")
+    for epoch, metrics in sorted(result.history.items()):
+        table.add_row(str(epoch), *(f"{metrics[c]:.4f}" if c in metrics else "-" for c in columns))
+    return table
+
+
+def train(
+    config: ConfigFile,
+    set_: Overrides = None,
+    fold: Annotated[int | None, typer.Option(help="Validation fold (sets data.fold).")] = None,
+    resume: Resume = False,
+    experiment: Experiment = None,
+    run_name: RunName = None,
+    devices: Devices = None,
+    num_nodes: NumNodes = None,
+    strategy: Strategy = None,
+) -> None:
+    """Train one model on a fold of the split catalog; print its learning curve and val Dice."""
+    from kelpseg.nn.train import train as run_training
+
+    shortcuts = _shortcuts(experiment, run_name, devices, num_nodes, strategy)
+    shortcuts["data.fold"] = fold
+    cfg = _load(config, set_, shortcuts)
+    result = run_training(cfg, resume=resume)
+    console.print(_curve(result, f"training of {cfg.output_dir}"))
+    if result.best_dice is not None:
+        console.print(f"best val Dice: [bold]{result.best_dice:.4f}[/] (epoch {result.best_epoch})")
+    console.print(f"checkpoint: {result.best_ckpt}")
+    if result.run_id:
+        console.print(f"MLflow run {result.run_id} in {result.tracking_uri}")
+
+
+def train_cv(
+    config: ConfigFile,
+    set_: Overrides = None,
+    folds: Annotated[
+        str | None, typer.Option(help="Folds to train, e.g. 0,1,2 (default: all).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Skip finished folds, resume an interrupted one.")
+    ] = False,
+    experiment: Experiment = None,
+    run_name: RunName = None,
+    devices: Devices = None,
+    num_nodes: NumNodes = None,
+    strategy: Strategy = None,
+) -> None:
+    """Train every fold (each an MLflow child run under one parent); print each fold's Dice."""
+    from kelpseg.errors import KelpsegError
+    from kelpseg.nn.train import train_cv as run_cv
+
+    cfg = _load(config, set_, _shortcuts(experiment, run_name, devices, num_nodes, strategy))
+    try:
+        chosen = [int(f) for f in folds.split(",")] if folds else None
+    except ValueError as exc:
+        raise KelpsegError(f"--folds {folds!r} must be comma-separated integers") from exc
+    result = run_cv(cfg, folds=chosen, resume=resume)
+    table = Table(title=f"cross-validation in {cfg.output_dir}")
+    for column in ("fold", "best val Dice", "epoch", "checkpoint"):
+        table.add_column(column)
+    for k, fold_result in sorted(result.folds.items()):
+        dice = "-" if fold_result.best_dice is None else f"{fold_result.best_dice:.4f}"
+        table.add_row(str(k), dice, str(fold_result.best_epoch), str(fold_result.best_ckpt))
+    console.print(table)
+    console.print(f"mean val Dice: [bold]{result.mean_dice:.4f}[/] ± {result.std_dice:.4f}")
+    if result.parent_run_id:
+        console.print(f"MLflow parent run {result.parent_run_id}")

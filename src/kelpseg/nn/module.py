@@ -1,0 +1,348 @@
+"""The LightningModule: raw int16 batch -> inputs -> sizer -> augment -> network -> loss/metrics.
+
+Everything between the raw tile and the loss runs on the device, in batch: channel building and
+normalisation (:class:`~kelpseg.features.InputBuilder`), sizing to what the network accepts
+(:class:`~kelpseg.nn.data.transforms.InputSizer`), training augmentation and the network. The
+prediction is brought back to the tile's own size before loss and metrics, so they are measured
+on exactly the pixels the competition scores.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryConfusionMatrix,
+    BinaryF1Score,
+    BinaryJaccardIndex,
+    BinaryPrecision,
+    BinaryRecall,
+)
+
+from kelpseg import __version__
+from kelpseg.config import validate_config
+from kelpseg.errors import KelpsegError
+from kelpseg.features.channels import InputBuilder
+from kelpseg.features.stats import BandStats
+from kelpseg.nn.config import OptimConfig, TrainConfig
+from kelpseg.nn.data.transforms import Augmenter, InputSizer
+from kelpseg.nn.losses import build_loss
+from kelpseg.nn.models import create_model
+
+CHECKPOINT_KEY = "kelpseg"
+_AUGMENT_STREAM = 0xA06
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adamw": torch.optim.AdamW,
+    "adam": torch.optim.Adam,
+    "sgd": torch.optim.SGD,
+}
+
+
+def segmentation_metrics(prefix: str, threshold: float = 0.5) -> MetricCollection:
+    """Dice, IoU, precision, recall and accuracy of kelp, accumulated over every pixel seen.
+
+    Dice is the F1 score of the kelp class summed over all pixels of all batches before dividing,
+    ``2|P∩T| / (|P| + |T|)``: exactly the competition's global Dice, not a mean of per-tile
+    scores.
+    """
+    opts: dict[str, Any] = {"threshold": threshold, "validate_args": False}
+    return MetricCollection(
+        {
+            "dice": BinaryF1Score(**opts),
+            "iou": BinaryJaccardIndex(**opts),
+            "precision": BinaryPrecision(**opts),
+            "recall": BinaryRecall(**opts),
+            "accuracy": BinaryAccuracy(**opts),
+        },
+        prefix=prefix,
+    )
+
+
+class KelpSegModule(L.LightningModule):
+    """Trains and runs a kelp segmentation network on raw tiles.
+
+    Args:
+        config: the run config.
+        stats: band statistics for ``config.features`` (None for per-sample normalisations).
+        pretrained: fetch/load encoder weights (False when weights come from a checkpoint).
+
+    Attributes:
+        inputs: raw (N, 7, H, W) int16 -> normalised (N, C, H, W) float input.
+        sizer: pads or resizes to what the network accepts, and back.
+        augment: training-batch augmentation (identity in eval mode).
+        model: the smp network (one logit per pixel).
+        confusion: the last validation epoch's 2x2 confusion matrix (rows: true 0/1).
+    """
+
+    def __init__(
+        self, config: TrainConfig, stats: BandStats | None = None, *, pretrained: bool = True
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.stats = stats
+        self.inputs = InputBuilder(config.features, stats)
+        self.sizer = InputSizer.from_config(config.data.sizing)
+        self.augment = Augmenter(config.data.augment)
+        self.in_channels = len(config.features.channels)
+        self.model = create_model(config.model, self.in_channels, pretrained=pretrained)
+        if config.model.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.loss = build_loss(config.loss)
+        threshold = config.trainer.threshold
+        self.train_metrics = segmentation_metrics("train/", threshold)
+        self.val_metrics = segmentation_metrics("val/", threshold)
+        self.val_confusion = BinaryConfusionMatrix(threshold=threshold, validate_args=False)
+        self.confusion: Tensor | None = None
+        self._augment_rng: torch.Generator | None = None
+
+    # -- forward passes ---------------------------------------------------------------------
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Network logits (N, 1, H', W') of an already built and sized input batch."""
+        if self.config.model.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.model(x)
+        return out[0] if isinstance(out, tuple) else out
+
+    def forward(self, raw: Tensor) -> Tensor:
+        """Logits (N, 1, H, W) for a raw int16 batch, at the tiles' own size."""
+        x = self.inputs(raw)
+        hw = (int(x.shape[-2]), int(x.shape[-1]))
+        return self.sizer.restore(self.logits(self.sizer(x)), hw)
+
+    def predict_probabilities(self, raw: Tensor) -> Tensor:
+        """Kelp probabilities (N, 1, H, W) in float32 for a raw int16 batch."""
+        return torch.sigmoid(self(raw).float())
+
+    # -- training ----------------------------------------------------------------------------
+
+    def on_train_epoch_start(self) -> None:
+        """Reseed from (seed, epoch, rank): an epoch resumed from a checkpoint repeats exactly."""
+        # A stream of its own (the trailing tag), independent of the sampler's (seed, epoch) one.
+        entropy = [self.config.seed, self.current_epoch, self.global_rank, _AUGMENT_STREAM]
+        seed = int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
+        self._augment_rng = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """Loss of one augmented batch, measured on the tiles' own pixels."""
+        x = self.inputs(batch["image"])
+        hw = (int(x.shape[-2]), int(x.shape[-1]))
+        x, y = self.sizer(x), self.sizer.size_mask(batch["mask"].float())
+        x, y = self.augment(x, y, self._augment_rng)
+        logits = self.sizer.restore(self.logits(x), hw)
+        y = self.sizer.restore(y, hw).clamp(0.0, 1.0)
+        parts = self.loss.breakdown(logits, y)
+        loss = self.loss.combine(parts)
+        n = int(x.shape[0])
+        self.log("step/loss", loss, on_step=True, on_epoch=False, batch_size=n)
+        self.log("step/lr", self._base_lr(), on_step=True, on_epoch=False, batch_size=n)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        if len(parts) > 1:
+            for name, value in parts.items():
+                self.log(f"train/loss_{name}", value, on_epoch=True, batch_size=n, sync_dist=True)
+        self.train_metrics.update(torch.sigmoid(logits.detach().float()), (y > 0.5).int())
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        """Log the epoch's training metrics."""
+        self.log_dict(self.train_metrics.compute())
+        self.train_metrics.reset()
+
+    def _base_lr(self) -> float:
+        optimizers = self.trainer.optimizers if self._trainer is not None else []
+        return float(optimizers[0].param_groups[0]["lr"]) if optimizers else 0.0
+
+    # -- validation and prediction -----------------------------------------------------------
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+        """Update the epoch's metrics; returns the probabilities (for the image grid)."""
+        logits = self(batch["image"])
+        y = batch["mask"].float()
+        loss = self.loss(logits, y)
+        prob = torch.sigmoid(logits.float())
+        target = (y > 0.5).int()
+        self.val_metrics.update(prob, target)
+        self.val_confusion.update(prob, target)
+        self.log("val/loss", loss, on_epoch=True, batch_size=int(y.shape[0]), sync_dist=True)
+        return {"prob": prob}
+
+    def on_validation_epoch_end(self) -> None:
+        """Log global Dice (also as ``val/f1``: the same number) and the other metrics."""
+        values = self.val_metrics.compute()
+        values["val/f1"] = values["val/dice"]
+        self.log_dict(values)
+        self.confusion = self.val_confusion.compute().cpu()
+        self.val_metrics.reset()
+        self.val_confusion.reset()
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """``{"tile_id": [...], "prob": (N, 1, H, W) float32}`` for a predict batch."""
+        return {"tile_id": batch["tile_id"], "prob": self.predict_probabilities(batch["image"])}
+
+    # -- optimisation --------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        """Optimiser and schedule of ``config.optim`` (see :func:`configure_optimization`)."""
+        monitor: tuple[str, Literal["min", "max"]] = (
+            ("val/dice", "max") if self.config.has_validation else ("train/loss", "min")
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        return configure_optimization(self.model, self.config.optim, total, monitor)
+
+    def setup(self, stage: str) -> None:
+        """Compile the network for training when ``model.compile`` is set."""
+        cfg = self.config.model
+        if stage == "fit" and cfg.compile:
+            # In place: the state dict keys stay those of the plain network.
+            self.model.compile(mode=cfg.compile_mode, backend=cfg.compile_backend)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the config and band statistics, so a checkpoint alone rebuilds the module."""
+        checkpoint[CHECKPOINT_KEY] = {
+            "config": self.config.model_dump(mode="json"),
+            "stats": stats_to_text(self.stats),
+            "version": __version__,
+        }
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+    ) -> KelpSegModule:
+        """Rebuild a module (in eval mode) from a checkpoint written by training.
+
+        Raises:
+            KelpsegError: unreadable file, or not a kelpseg checkpoint.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise KelpsegError("checkpoint does not exist", path)
+        try:
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as exc:  # torch raises several unrelated types for bad files
+            raise KelpsegError(f"not a readable checkpoint ({type(exc).__name__})", path) from exc
+        payload = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
+        if not payload or "state_dict" not in ckpt:
+            raise KelpsegError("not a kelpseg training checkpoint (no config inside)", path)
+        config = validate_config(TrainConfig, payload["config"], str(path))
+        module = cls(config, stats_from_text(payload["stats"]), pretrained=False)
+        module.load_state_dict(ckpt["state_dict"])
+        return module.eval()
+
+
+def stats_to_text(stats: BandStats | None) -> str | None:
+    """Band statistics as their JSON text (what ``stats.json`` holds), or None."""
+    if stats is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return stats.to_json(Path(tmp) / "stats.json").read_text()
+
+
+def stats_from_text(text: str | None) -> BandStats | None:
+    """Inverse of :func:`stats_to_text`."""
+    if text is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "stats.json"
+        path.write_text(text)
+        stats = BandStats.from_json(path)
+    stats.source = None
+    return stats
+
+
+def param_groups(model: torch.nn.Module, config: OptimConfig) -> list[dict[str, Any]]:
+    """Parameter groups: the decoder and heads at ``lr``, the encoder at ``lr x encoder_lr_scale``.
+
+    One group when the scale is 1. The base group comes first (its lr is the one logged).
+    """
+    encoder = getattr(model, "encoder", None)
+    if encoder is None or config.encoder_lr_scale == 1.0:
+        return [{"params": list(model.parameters()), "lr": config.lr}]
+    enc_ids = {id(p) for p in encoder.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in enc_ids]
+    return [
+        {"params": rest, "lr": config.lr},
+        {"params": list(encoder.parameters()), "lr": config.lr * config.encoder_lr_scale},
+    ]
+
+
+class WarmupCosine:
+    """Learning-rate factor: linear warm-up, then cosine decay to ``floor`` (a LambdaLR lambda).
+
+    A class, not a closure, so the scheduler state is saved in checkpoints.
+    """
+
+    def __init__(self, total_steps: int, warmup_steps: int, floor: float) -> None:
+        self.total_steps, self.warmup_steps, self.floor = total_steps, warmup_steps, floor
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        span = max(1, self.total_steps - self.warmup_steps)
+        progress = min(1.0, (step - self.warmup_steps) / span)
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def configure_optimization(
+    model: torch.nn.Module,
+    config: OptimConfig,
+    total_steps: int,
+    monitor: tuple[str, Literal["min", "max"]],
+) -> Any:
+    """The optimiser and scheduler in Lightning's ``configure_optimizers`` format.
+
+    Args:
+        model: the network whose parameters are optimised.
+        config: optimiser and schedule settings.
+        total_steps: optimiser steps of the whole run (OneCycle and cosine span them).
+        monitor: metric and mode ("max"/"min") for reduce-on-plateau.
+    """
+    groups = param_groups(model, config)
+    extra: dict[str, Any] = {"weight_decay": config.weight_decay}
+    if config.optimizer == "sgd":
+        extra.update(momentum=config.momentum, nesterov=config.nesterov)
+    optimizer = OPTIMIZERS[config.optimizer](groups, lr=config.lr, **extra)
+    total_steps = max(1, total_steps)
+    scheduler: Any
+    if config.scheduler == "none":
+        return optimizer
+    if config.scheduler == "onecycle":
+        # OneCycle needs a few steps per phase; very short runs (smoke tests) get a cycle
+        # they do not finish rather than a division by zero.
+        cycle = max(total_steps, math.ceil(2 / config.pct_start) + 2)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=[g["lr"] for g in groups],
+            total_steps=cycle,
+            pct_start=config.pct_start,
+            div_factor=config.div_factor,
+            final_div_factor=config.final_div_factor,
+        )
+    elif config.scheduler == "cosine":
+        warmup = int(total_steps * config.warmup_fraction)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, WarmupCosine(total_steps, warmup, config.min_lr_ratio)
+        )
+    else:
+        name, mode = monitor
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=mode, factor=config.plateau_factor, patience=config.plateau_patience
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": plateau, "monitor": name, "interval": "epoch"},
+        }
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,381 @@
+"""Training entry points: one run (:func:`train`) and k-fold cross-validation (:func:`train_cv`).
+
+A run folder (``output_dir``) holds ``config.yaml``, ``stats.json``, ``checkpoints/best.ckpt``
+(best val Dice) and ``checkpoints/last.ckpt`` (for ``resume``), ``model/best.ckpt`` (weights +
+config, also uploaded to MLflow), ``result.json`` and, with the default tracking store,
+``mlflow.db`` with artifacts under ``mlartifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from kelpseg.config import save_config
+from kelpseg.errors import KelpsegError
+from kelpseg.features.stats import BandStats
+from kelpseg.io.atomic import atomic_path
+from kelpseg.io.catalog import load_catalog
+from kelpseg.nn.config import TrainConfig
+from kelpseg.nn.data.datamodule import KelpDataModule
+from kelpseg.nn.models import FreezeEncoder, check_input_size
+from kelpseg.nn.module import KelpSegModule
+from kelpseg.nn.tracking import (
+    RUN_FILE,
+    MlflowLogger,
+    RunArtifacts,
+    default_tracking_uri,
+    flatten_config,
+)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        output_dir: the run folder.
+        best_dice: best validation Dice (None in full-fit mode).
+        best_epoch: epoch of that score (the last epoch in full-fit mode).
+        best_ckpt: the checkpoint kept (best by val Dice, or the last one in full-fit mode).
+        last_ckpt: the checkpoint to resume from.
+        run_id: the MLflow run (None when tracking is off or on ranks other than 0).
+        tracking_uri: where the run is tracked.
+        history: per-epoch metrics (``val/dice``, ``train/loss`` ...), keyed by epoch.
+    """
+
+    output_dir: Path
+    best_dice: float | None = None
+    best_epoch: int | None = None
+    best_ckpt: Path | None = None
+    last_ckpt: Path | None = None
+    run_id: str | None = None
+    tracking_uri: str | None = None
+    history: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def save(self, path: Path) -> Path:
+        """Write as JSON, atomically."""
+        doc = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> TrainResult:
+        """Read a result written by :meth:`save`."""
+        doc = json.loads(Path(path).read_text())
+        for key in ("output_dir", "best_ckpt", "last_ckpt"):
+            doc[key] = None if doc.get(key) is None else Path(doc[key])
+        doc["history"] = {int(k): v for k, v in doc.get("history", {}).items()}
+        return cls(**doc)
+
+
+@dataclass
+class CVResult:
+    """Cross-validation: each fold's result, the mean and spread of their best val Dice."""
+
+    output_dir: Path
+    folds: dict[int, TrainResult]
+    mean_dice: float
+    std_dice: float
+    parent_run_id: str | None = None
+
+
+class HistoryLogger(Logger):
+    """Keeps epoch-level metrics in memory (for :class:`TrainResult` and the CLI's curve)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: dict[int, dict[str, float]] = {}
+
+    @property
+    def name(self) -> str:
+        """Logger name."""
+        return "history"
+
+    @property
+    def version(self) -> str:
+        """Logger version."""
+        return "0"
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Record every metric that is not a per-step one under its epoch."""
+        epoch = metrics.get("epoch")
+        if epoch is None:
+            return
+        row = self.epochs.setdefault(int(epoch), {})
+        row.update(
+            {k: float(v) for k, v in metrics.items() if k != "epoch" and not k.startswith("step/")}
+        )
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        """Nothing to do: the config is saved as config.yaml."""
+
+
+class RunFolder(Callback):
+    """Writes ``config.yaml`` and ``stats.json`` and logs the config as MLflow params (rank 0)."""
+
+    def __init__(
+        self, config: TrainConfig, stats: BandStats | None, tracker: MlflowLogger | None
+    ) -> None:
+        self.config, self.stats, self.tracker = config, stats, tracker
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Runs once the process group exists, so only global rank 0 writes."""
+        if stage != "fit" or not trainer.is_global_zero:
+            return
+        run_dir = Path(self.config.output_dir)
+        save_config(self.config, run_dir / "config.yaml")
+        if self.stats is not None:
+            self.stats.to_json(run_dir / "stats.json")
+        if self.tracker is not None:
+            self.tracker.ensure_run()
+            if self.tracker.created:  # a resumed run already has its params
+                self.tracker.log_params(flatten_config(self.config.model_dump(mode="json")))
+
+
+def load_stats(config: TrainConfig) -> BandStats | None:
+    """The run's band statistics, checked against its feature config (None if not needed)."""
+    if config.stats_path is None:
+        return None
+    stats = BandStats.from_json(config.stats_path)
+    stats.check_compatible(config.features)
+    return stats
+
+
+def check_sizes(module: KelpSegModule, datamodule: KelpDataModule) -> None:
+    """Dry-run the network on the training crop and validation tile sizes, once each."""
+    datamodule.setup("fit")
+    sizes = set()
+    crop = datamodule.config.crop_size
+    for dataset, crop_size in ((datamodule.train_dataset, crop), (datamodule.val_dataset, None)):
+        if dataset is not None and len(dataset):
+            h, w = (crop_size, crop_size) if crop_size else dataset.tile_shape(0)
+            sizes.add(module.sizer.target_hw(h, w))
+    for hw in sorted(sizes):
+        check_input_size(module.model, module.in_channels, hw, "data.sizing")
+
+
+def _tracker(config: TrainConfig, resume: bool, parent_run_id: str | None) -> MlflowLogger | None:
+    if not config.tracking.enabled:
+        return None
+    run_dir, tracking = Path(config.output_dir), config.tracking
+    run_id = None
+    if resume and (run_dir / RUN_FILE).is_file():
+        run_id = json.loads((run_dir / RUN_FILE).read_text()).get("run_id")
+    local = tracking.uri is None
+    return MlflowLogger(
+        tracking.uri or default_tracking_uri(run_dir),
+        tracking.experiment,
+        run_name=tracking.run_name,
+        tags=tracking.tags,
+        run_id=run_id,
+        parent_run_id=parent_run_id,
+        # The default store keeps artifacts in the run folder; a server decides for itself.
+        artifact_location=(run_dir / "mlartifacts").resolve().as_uri() if local else None,
+        run_file=run_dir / RUN_FILE,
+    )
+
+
+def _trainer_kwargs(config: TrainConfig) -> dict[str, Any]:
+    cfg = config.trainer
+    strategy = cfg.strategy
+    if config.model.freeze != "none" and strategy == "ddp":
+        strategy = "ddp_find_unused_parameters_true"  # frozen parameters get no gradient
+    kwargs: dict[str, Any] = {
+        "max_epochs": cfg.max_epochs,
+        "precision": cfg.precision,
+        "accelerator": cfg.accelerator,
+        "devices": cfg.devices,
+        "num_nodes": cfg.num_nodes,
+        "strategy": strategy,
+        "accumulate_grad_batches": cfg.accumulate_grad_batches,
+        "gradient_clip_val": cfg.gradient_clip_val,
+        # Deterministic mode also turns cuDNN benchmarking off: the seed's log found
+        # benchmarking changed results from run to run with everything else fixed.
+        "deterministic": cfg.deterministic,
+        "benchmark": False if cfg.deterministic else cfg.benchmark,
+        "num_sanity_val_steps": cfg.num_sanity_val_steps,
+        "log_every_n_steps": cfg.log_every_n_steps,
+        "check_val_every_n_epoch": cfg.check_val_every_n_epoch,
+        "enable_progress_bar": cfg.enable_progress_bar,
+        "enable_model_summary": False,
+        "default_root_dir": str(config.output_dir),
+    }
+    for key in ("limit_train_batches", "limit_val_batches"):
+        if getattr(cfg, key) is not None:
+            kwargs[key] = getattr(cfg, key)
+    return kwargs
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    callbacks: list[Callback] | None = None,
+    parent_run_id: str | None = None,
+) -> TrainResult:
+    """Train one model; returns where its checkpoints are and how well it did.
+
+    Args:
+        config: the run config.
+        resume: continue from ``output_dir/checkpoints/last.ckpt`` (and the same MLflow run).
+        callbacks: extra Lightning callbacks.
+        parent_run_id: nest the MLflow run under this one (used by :func:`train_cv`).
+
+    Raises:
+        KelpsegError: bad inputs, a run folder that already holds a run (without ``resume``),
+            or nothing to resume.
+    """
+    run_dir = Path(config.output_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise KelpsegError("nothing to resume: no checkpoints/last.ckpt", run_dir)
+    if not resume and last.is_file():
+        message = "already holds a run; pass --resume or choose another output_dir"
+        raise KelpsegError(message, run_dir)
+    stats = load_stats(config)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    if config.trainer.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by cuBLAS
+    module = KelpSegModule(config, stats)
+    datamodule = KelpDataModule(config.data, seed=config.seed)
+    check_sizes(module, datamodule)
+
+    tracker = _tracker(config, resume, parent_run_id)
+    history = HistoryLogger()
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val/dice" if config.has_validation else None,
+        mode="max",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    extra: list[Callback] = [
+        checkpoint,
+        FreezeEncoder(config.model.freeze, config.model.unfreeze_epoch),
+        RunFolder(config, stats, tracker),
+    ]
+    if tracker is not None:
+        extra.append(RunArtifacts(tracker, config, run_dir))
+    trainer = L.Trainer(
+        logger=[history, *([tracker] if tracker else [])],
+        callbacks=[*extra, *(callbacks or [])],
+        **_trainer_kwargs(config),
+    )
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    finally:
+        # Lightning switches this on process-wide; give the caller its setting back.
+        torch.use_deterministic_algorithms(was_deterministic)
+    return _result(config, trainer, checkpoint, tracker, history)
+
+
+def _result(
+    config: TrainConfig,
+    trainer: L.Trainer,
+    checkpoint: ModelCheckpoint,
+    tracker: MlflowLogger | None,
+    history: HistoryLogger,
+) -> TrainResult:
+    run_dir = Path(config.output_dir)
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
+    result = TrainResult(
+        output_dir=run_dir,
+        best_ckpt=best,
+        last_ckpt=Path(checkpoint.last_model_path) if checkpoint.last_model_path else None,
+        run_id=tracker.version if tracker is not None else None,
+        tracking_uri=tracker.tracking_uri if tracker is not None else None,
+        history=history.epochs,
+    )
+    if config.has_validation and checkpoint.best_model_score is not None:
+        result.best_dice = float(checkpoint.best_model_score)
+        scores = {e: m["val/dice"] for e, m in history.epochs.items() if "val/dice" in m}
+        result.best_epoch = max(scores, key=lambda e: scores[e]) if scores else None
+    elif not config.has_validation:
+        result.best_epoch = trainer.current_epoch - 1
+    if trainer.is_global_zero:
+        result.save(run_dir / "result.json")
+    return result
+
+
+def available_folds(config: TrainConfig) -> list[int]:
+    """The validation folds of the run's catalog (hold-out fold -1 excluded)."""
+    if config.data.catalog is None:
+        raise KelpsegError("cross-validation needs a split catalog", "data.catalog")
+    catalog = load_catalog(config.data.catalog)
+    if "fold" not in catalog.columns:
+        raise KelpsegError("catalog has no 'fold' column (run kelpseg split)", config.data.catalog)
+    train_rows = catalog[catalog["split"] == "train"]
+    return sorted(int(f) for f in train_rows["fold"].dropna().unique() if int(f) >= 0)
+
+
+def train_cv(
+    config: TrainConfig, *, folds: list[int] | None = None, resume: bool = False
+) -> CVResult:
+    """Train one model per fold, each an MLflow child run under one parent run.
+
+    Fold ``k`` trains in ``output_dir/fold-k``; all runs share the parent's tracking store.
+
+    Args:
+        config: the run config (``data.fold`` is set per fold).
+        folds: folds to train (default: all of the catalog's).
+        resume: skip finished folds and resume an interrupted one.
+    """
+    folds = folds if folds is not None else available_folds(config)
+    if not folds:
+        raise KelpsegError("the catalog has no validation folds", config.data.catalog)
+    run_dir = Path(config.output_dir)
+    uri = config.tracking.uri or default_tracking_uri(run_dir)
+    parent = _tracker(config, resume, None) if _env_rank_zero() else None
+    if parent is not None and parent.ensure_run() and parent.created:
+        params = flatten_config(config.model_dump(mode="json"))
+        parent.log_params({**params, "cv.folds": json.dumps(folds)})
+    base_name = config.tracking.run_name or (parent.run_name if parent else None) or "cv"
+    results: dict[int, TrainResult] = {}
+    for k in folds:
+        fold_dir = run_dir / f"fold-{k}"
+        if resume and (fold_dir / "result.json").is_file():
+            results[k] = TrainResult.load(fold_dir / "result.json")
+            continue
+        data = config.model_dump()
+        data["data"]["fold"], data["output_dir"] = k, fold_dir
+        data["tracking"].update(uri=uri, run_name=f"{base_name}-fold-{k}")
+        fold_config = TrainConfig.model_validate(data)
+        fold_resume = resume and (fold_dir / "checkpoints" / "last.ckpt").is_file()
+        results[k] = train(
+            fold_config, resume=fold_resume, parent_run_id=parent.version if parent else None
+        )
+        fold_dice = results[k].best_dice
+        if parent is not None and fold_dice is not None:
+            parent.log_metrics({"cv/fold_dice": fold_dice}, step=k)
+    scores = [r.best_dice for r in results.values() if r.best_dice is not None]
+    mean = statistics.fmean(scores) if scores else float("nan")
+    std = statistics.pstdev(scores) if len(scores) > 1 else 0.0
+    if parent is not None:
+        parent.log_metrics({"cv/dice_mean": mean, "cv/dice_std": std}, step=0)
+        parent.finalize("success")
+    return CVResult(run_dir, results, mean, std, parent.version if parent else None)
+
+
+def _env_rank_zero() -> bool:
+    """Global rank 0 by the launcher's environment (before any Trainer exists)."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(name, "0") != "0":
+            return False
+    return os.environ.get("NODE_RANK", "0") == "0"
