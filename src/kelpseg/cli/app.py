@@ -18,11 +18,14 @@ from kelpseg.cli import data as data_cmds
 from kelpseg.cli import eda as eda_cmds
 from kelpseg.cli import evaluate as evaluate_cmds
 from kelpseg.cli import features as features_cmds
+from kelpseg.cli import predict as predict_cmds
 from kelpseg.cli import prepare as prepare_cmds
+from kelpseg.cli import scenes as scenes_cmds
 from kelpseg.cli import split as split_cmds
 from kelpseg.cli import submit as submit_cmds
 from kelpseg.cli import synth as synth_cmds
 from kelpseg.cli import train as train_cmds
+from kelpseg.cli import tune as tune_cmds
 from kelpseg.console import err_console
 from kelpseg.errors import KelpsegError
 
@@ -89,6 +92,22 @@ app.command("train", help="Train one model (one fold) with Lightning, tracked in
     train_cmds.train
 )
 app.command("train-cv", help="Train every fold, each an MLflow child run.")(train_cmds.train_cv)
+app.command("predict", help="Predict kelp masks for tiles with one model or an ensemble.")(
+    predict_cmds.predict
+)
+app.command("predict-scene", help="Kelp map of a full georeferenced Landsat scene.")(
+    scenes_cmds.predict_scene
+)
+app.command("area", help="Kelp area per scene date and region, with a plot over time.")(
+    scenes_cmds.area
+)
+app.command("synth-scene", help="Generate a georeferenced Landsat-like scene for demos.")(
+    scenes_cmds.synth_scene
+)
+
+app.command(
+    "tune", help="Search hyperparameters with Optuna; workers on one --storage share a study."
+)(tune_cmds.tune)
 
 
 def main(argv: list[str] | None = None) -> int:

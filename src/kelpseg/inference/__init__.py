@@ -39,6 +39,7 @@ from kelpseg.inference.submission import (
 )
 
 _LAZY = {"tta_predict", "TtaConfig", "TRANSFORMS", "MERGES", "to_probability"}
+_PREDICT = {"Predictor", "PredictConfig", "load_predictor", "predict_tiles", "run_predict"}
 
 __all__ = [
     "ENSEMBLE_MODES",
@@ -50,15 +51,20 @@ __all__ = [
     "EnsembleSource",
     "InvalidPredictionsError",
     "PostprocessConfig",
+    "PredictConfig",
     "PredictionDir",
+    "Predictor",
     "TtaConfig",
     "apply_postprocess",
     "as_source",
     "check_prediction_dir",
     "check_submission",
     "combine",
+    "load_predictor",
     "normalise_weights",
+    "predict_tiles",
     "read_prediction",
+    "run_predict",
     "to_probability",
     "tta_predict",
     "weights_from_scores",
@@ -73,4 +79,8 @@ def __getattr__(name: str) -> Any:
         from kelpseg.inference import tta
 
         return getattr(tta, name)
+    if name in _PREDICT:
+        from kelpseg.inference import predict
+
+        return getattr(predict, name)
     raise AttributeError(f"module 'kelpseg.inference' has no attribute {name!r}")

@@ -26,6 +26,10 @@ TILE_SIZE: int = 350
 
 PathLike = str | os.PathLike[str]
 
+# Tiles carry no CRS by design. catch_warnings() is not thread-safe (threaded writers leak the
+# warning), so silence this one category for the whole process instead.
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+
 
 @dataclass(frozen=True)
 class Tile:

@@ -1,0 +1,141 @@
+"""``kelpseg predict``: one model or an ensemble over tiles, masks (and probabilities) written.
+
+torch and the model stack are imported inside the command, so the rest of the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from kelpseg.cli.evaluate import parse_postprocess
+from kelpseg.config import apply_overrides, read_yaml, validate_config
+from kelpseg.console import console
+from kelpseg.errors import KelpsegError
+
+if TYPE_CHECKING:
+    from kelpseg.inference.predict import PredictConfig, Predictor, PredictSummary
+
+
+def parse_weights(items: list[str]) -> list[float]:
+    """``--weights 1 --weights 2`` or ``--weights 1,2`` -> ``[1.0, 2.0]``."""
+    out: list[float] = []
+    for item in items:
+        for part in filter(None, (p.strip() for p in item.split(","))):
+            try:
+                out.append(float(part))
+            except ValueError as exc:
+                raise KelpsegError(f"weight {part!r} is not a number", "--weights") from exc
+    return out
+
+
+def _config(
+    config: Path | None, overrides: list[str], flags: dict[str, Any], tta: dict[str, Any]
+) -> PredictConfig:
+    from kelpseg.inference.predict import PredictConfig
+
+    data = read_yaml(config) if config is not None else {}
+    data = apply_overrides(data, overrides)
+    data.update({key: value for key, value in flags.items() if value is not None})
+    data["tta"] = {**data.get("tta", {}), **{k: v for k, v in tta.items() if v is not None}}
+    if not data.get("models"):
+        raise KelpsegError("give at least one --model (checkpoint, run folder or MLflow run id)")
+    return validate_config(PredictConfig, data, "command line")
+
+
+def predict(
+    tiles: Annotated[
+        Path, typer.Option(help="Dataset folder, folder of *_satellite.tif, or catalog parquet.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder for the masks.")],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Checkpoint, run folder or MLflow run id; repeat."),
+    ] = None,
+    weights: Annotated[
+        list[str] | None,
+        typer.Option(help="Ensemble weight per --model: repeat, or w1,w2,... (default equal)."),
+    ] = None,
+    weights_from_scores: Annotated[
+        bool, typer.Option(help="Weights from validation Dice, scaled to [0.2, 1.0].")
+    ] = False,
+    ensemble_mode: Annotated[
+        str | None,
+        typer.Option(help="mean_prob, mean_logit, union, intersection or majority."),
+    ] = None,
+    soft: Annotated[bool, typer.Option(help="Also write <tile_id>_prob.tif.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Redo tiles already written.")] = False,
+    precision: Annotated[str | None, typer.Option(help="32, 16 or bf16.")] = None,
+    compile_: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the networks (inductor).")
+    ] = False,
+    tta: Annotated[
+        bool | None, typer.Option("--tta/--no-tta", help="Test-time augmentation.")
+    ] = None,
+    tta_merge: Annotated[str | None, typer.Option(help="mean, max, min or gmean.")] = None,
+    tta_transforms: Annotated[
+        str | None, typer.Option(help="Comma-separated TTA transforms (default: all eight).")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Decision threshold (default: saved with the models).")
+    ] = None,
+    postprocess: Annotated[
+        list[str] | None,
+        typer.Option(help="Step 'name:key=value,...' or a YAML file; repeat, applied in order."),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Tiles per batch (16).")] = None,
+    num_workers: Annotated[int | None, typer.Option(help="Reader processes (2).")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Only this catalog split (test, train); default all.")
+    ] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of run ids.")] = None,
+    config: Annotated[Path | None, typer.Option(help="PredictConfig YAML file.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Config override key.sub=value.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Predict kelp masks of tiles with one model or a weighted ensemble."""
+    from kelpseg.inference.predict import run_predict
+
+    flags: dict[str, Any] = {
+        "models": model or None,
+        "weights": parse_weights(weights) if weights else None,
+        "weights_from_scores": weights_from_scores or None,
+        "ensemble_mode": ensemble_mode,
+        "soft": soft or None,
+        "overwrite": overwrite or None,
+        "precision": precision,
+        "compile_backend": "inductor" if compile_ else None,
+        "threshold": threshold,
+        "device": device,
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "split": split,
+        "tracking_uri": tracking_uri,
+    }
+    if postprocess:
+        flags["postprocess"] = {"steps": parse_postprocess(postprocess)}
+    transforms = tta_transforms.split(",") if tta_transforms else None
+    tta_flags = {"enabled": tta, "merge": tta_merge, "transforms": transforms}
+    cfg = _config(config, list(set_ or []), flags, tta_flags)
+    predictor, summary = run_predict(cfg, tiles, out, show_progress=not quiet)
+    _print_summary(predictor, summary)
+
+
+def _print_summary(predictor: Predictor, summary: PredictSummary) -> None:
+    table = Table(title=f"{len(predictor.members)} model(s) on {predictor.device}")
+    for col in ("model", "weight", "threshold"):
+        table.add_column(col, overflow="fold")
+    for member, weight in zip(predictor.members, predictor.weights, strict=True):
+        table.add_row(member.source, f"{weight:.3f}", f"{member.threshold:g}")
+    console.print(table)
+    console.print(
+        f"{summary.written} tiles predicted, {summary.skipped} already written (skipped), "
+        f"{summary.tiles_per_second:.1f} tiles/s; threshold {predictor.threshold:g} "
+        f"({predictor.threshold_source}); masks in {summary.out_dir}"
+    )

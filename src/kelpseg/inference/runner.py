@@ -1,0 +1,236 @@
+"""Batched device inference of one model or an ensemble: inputs, sizing, precision, TTA, merge.
+
+Per batch of raw int16 tiles, each member builds its own input channels (members sharing a
+feature config and band statistics build them once), pads them to what its network accepts,
+runs the network (under autocast for fp16/bf16) with optional test-time augmentation, and
+crops the padding away; the members' probabilities are then combined with their weights on the
+device. Only the combined (N, H, W) probabilities travel back to the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from kelpseg.errors import KelpsegError
+from kelpseg.features.indices import INDICES
+from kelpseg.inference.ensemble import ENSEMBLE_MODES, combine, normalise_weights
+from kelpseg.inference.tta import TtaConfig, tta_predict
+from kelpseg.io.tiles import BAND_NAMES, TILE_SIZE
+from kelpseg.nn.module import KelpSegModule, stats_to_text
+
+if TYPE_CHECKING:
+    from kelpseg.inference.loading import LoadedModel
+
+Precision = Literal["32", "16", "bf16"]
+#: precision name -> autocast dtype of the networks (None: plain float32).
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "32": None,
+    "16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other names are checked to exist.
+
+    Raises:
+        KelpsegError: an unknown device name, or CUDA asked for where there is none.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise KelpsegError(f"unknown device {device!r} (auto, cpu, cuda, cuda:1 ...)") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise KelpsegError("CUDA is not available on this machine; use --device cpu", device)
+    return resolved
+
+
+def needs_dem(module: KelpSegModule) -> bool:
+    """Whether a model reads the DEM band (a DEM channel, an index of it, or land masking)."""
+    features = module.config.features
+    for name in features.channels:
+        entry = INDICES.get(name)
+        reads = entry.bands if entry is not None else (name,)
+        if "DEM" in reads:
+            return True
+        if features.mask_using_water_mask and entry is not None and entry.masked:
+            return True
+    return False
+
+
+def _input_key(module: KelpSegModule) -> str:
+    # Members trained with the same features and statistics build identical inputs.
+    return module.config.features.model_dump_json() + str(stats_to_text(module.stats))
+
+
+class PendingBatch:
+    """Probabilities of a launched batch on their way to the host; :meth:`result` waits."""
+
+    def __init__(self, prob: Tensor, event: torch.cuda.Event | None = None) -> None:
+        self._prob, self._event = prob, event
+
+    def result(self) -> np.ndarray:
+        """(N, H, W) float32 kelp probabilities."""
+        if self._event is not None:
+            self._event.synchronize()
+        return self._prob.numpy()
+
+
+class Predictor:
+    """Runs one model or a weighted ensemble on batches of raw tiles, on one device.
+
+    Build it with :func:`~kelpseg.inference.predict.load_predictor`.
+
+    Args:
+        members: the loaded models.
+        weights: one weight per member (normalised); None for equal weights.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a torch device.
+        precision: ``"32"``, ``"16"`` or ``"bf16"`` (autocast of the networks; input channels
+            and the ensemble maths stay in float32 or wider).
+        tta: test-time augmentation (None: off).
+        ensemble_mode: a key of :data:`~kelpseg.inference.ENSEMBLE_MODES`.
+        threshold: decision threshold; None: the members' thresholds, weighted.
+        channels_last: run the networks channels-last (None: on CUDA with fp16/bf16).
+        compile_backend: ``torch.compile`` the networks with this backend (``inductor``);
+            None: run them eagerly. The first batch of each input size pays the compilation.
+
+    Attributes:
+        tile_size: the tile size the models were made for (350; other sizes are padded or
+            resized internally as each model's sizing says).
+        channels: every input channel some member reads, in first-seen order.
+        needs_dem: whether some member reads the DEM band.
+        threshold: the decision threshold of the masks.
+        threshold_source: where ``threshold`` came from.
+        weights: normalised member weights.
+        device: where the networks run.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[LoadedModel],
+        weights: Sequence[float] | np.ndarray | None = None,
+        *,
+        device: str | torch.device = "auto",
+        precision: Precision = "32",
+        tta: TtaConfig | None = None,
+        ensemble_mode: str = "mean_prob",
+        threshold: float | None = None,
+        channels_last: bool | None = None,
+        compile_backend: str | None = None,
+    ) -> None:
+        if not members:
+            raise KelpsegError("give at least one model to predict with")
+        if precision not in PRECISIONS:
+            raise KelpsegError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+        if ensemble_mode not in ENSEMBLE_MODES:
+            known = ", ".join(ENSEMBLE_MODES)
+            raise KelpsegError(f"unknown ensemble mode {ensemble_mode!r}; known: {known}")
+        self.members = list(members)
+        self.weights = normalise_weights(weights, len(self.members))
+        self.device = resolve_device(device)
+        self.precision: Precision = precision
+        self.tta = tta or TtaConfig()
+        self.ensemble_mode = ensemble_mode
+        self.tile_size = TILE_SIZE
+        self.channels = list(
+            dict.fromkeys(c for m in self.members for c in m.module.config.features.channels)
+        )
+        self.needs_dem = any(needs_dem(m.module) for m in self.members)
+        if threshold is None:
+            values = np.array([m.threshold for m in self.members], dtype=np.float64)
+            self.threshold = float(np.round((values * self.weights).sum(), 9))
+            sources = sorted({m.threshold_source for m in self.members})
+            self.threshold_source = " and ".join(sources)
+        else:
+            if not 0.0 <= threshold <= 1.0:
+                raise KelpsegError(f"threshold {threshold} is outside [0, 1]")
+            self.threshold, self.threshold_source = float(threshold), "given"
+        fast = self.device.type == "cuda" and PRECISIONS[precision] is not None
+        self._channels_last = fast if channels_last is None else channels_last
+        self._compile_backend = compile_backend
+        self._groups: dict[str, list[int]] = {}
+        for i, member in enumerate(self.members):
+            self._prepare(member.module)
+            self._groups.setdefault(_input_key(member.module), []).append(i)
+
+    def _prepare(self, module: KelpSegModule) -> None:
+        module.to(self.device).eval()
+        if self._channels_last and not module.config.model.channels_last:
+            module.config.model.channels_last = True  # makes ``logits`` convert its input
+            module.model.to(memory_format=torch.channels_last)
+        if self._compile_backend is not None:
+            # In place, so the module's own forward (and its state dict keys) stay as they are.
+            module.model.compile(backend=self._compile_backend, dynamic=False)
+
+    @property
+    def transforms(self) -> tuple[str, ...]:
+        """The TTA transforms of each forward pass (``("identity",)`` when TTA is off)."""
+        return tuple(self.tta.transforms) if self.tta.enabled else ("identity",)
+
+    def predict_batch(self, raw: np.ndarray | Tensor) -> np.ndarray:
+        """Kelp probabilities of a batch of raw tiles.
+
+        Args:
+            raw: (N, 7, H, W) int16 tiles, any H and W the members accept.
+
+        Returns:
+            (N, H, W) float32 probabilities: members combined, TTA applied if enabled.
+        """
+        return self.launch(raw).result()
+
+    def launch(self, raw: np.ndarray | Tensor) -> PendingBatch:
+        """Start a batch; on CUDA it returns while the device works (see :meth:`predict_batch`).
+
+        Calling :meth:`PendingBatch.result` of one batch after launching the next keeps the
+        device busy while the host handles results.
+        """
+        batch = self._to_device(raw)
+        with torch.inference_mode():
+            probs = self.member_probabilities(batch)
+            merged = combine(probs, self.weights, self.ensemble_mode, self.threshold)[:, 0]
+            merged = merged.float()
+            if self.device.type != "cuda":
+                return PendingBatch(merged.cpu())
+            host = torch.empty(merged.shape, dtype=torch.float32, pin_memory=True)
+            host.copy_(merged, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            return PendingBatch(host, event)
+
+    def _to_device(self, raw: np.ndarray | Tensor) -> Tensor:
+        batch = torch.from_numpy(np.asarray(raw)) if not isinstance(raw, Tensor) else raw
+        if batch.ndim != 4 or batch.shape[1] != len(BAND_NAMES):
+            raise KelpsegError(f"expected raw tiles (N, 7, H, W), got {tuple(batch.shape)}")
+        if batch.dtype != torch.int16:
+            raise KelpsegError(f"expected int16 raw tiles, got {batch.dtype}")
+        return batch.to(self.device, non_blocking=batch.is_pinned())
+
+    def member_probabilities(self, raw: Tensor) -> list[Tensor]:
+        """Each member's (N, 1, H, W) float32 probabilities of a raw batch on the device."""
+        out: list[Tensor | None] = [None] * len(self.members)
+        hw = (int(raw.shape[-2]), int(raw.shape[-1]))
+        for indices in self._groups.values():
+            x = self.members[indices[0]].module.inputs(raw)  # float32, outside autocast
+            for i in indices:
+                out[i] = self._forward(self.members[i].module, x, hw)
+        return [p for p in out if p is not None]
+
+    def _forward(self, module: KelpSegModule, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        dtype = PRECISIONS[self.precision]
+        sized = module.sizer(x)
+        autocast = (
+            torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext()
+        )
+        with autocast:
+            prob = tta_predict(module.logits, sized, self.transforms, self.tta.merge)
+        return module.sizer.restore(prob, hw)
