@@ -18,6 +18,7 @@ from kelpseg.cli import data as data_cmds
 from kelpseg.cli import eda as eda_cmds
 from kelpseg.cli import evaluate as evaluate_cmds
 from kelpseg.cli import features as features_cmds
+from kelpseg.cli import portable as portable_cmds
 from kelpseg.cli import predict as predict_cmds
 from kelpseg.cli import prepare as prepare_cmds
 from kelpseg.cli import scenes as scenes_cmds
@@ -108,6 +109,11 @@ app.command("synth-scene", help="Generate a georeferenced Landsat-like scene for
 app.command(
     "tune", help="Search hyperparameters with Optuna; workers on one --storage share a study."
 )(tune_cmds.tune)
+
+app.command(
+    "export", help="Export a model or ensemble as an ONNX model package (manifest, checksums)."
+)(portable_cmds.export)
+app.add_typer(portable_cmds.models_app, name="models", help="The local registry of model packages.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -186,6 +186,14 @@ def load_predictor(
     """
     if not models:
         raise KelpsegError("give at least one model to predict with")
+    from kelpseg.portable import is_portable_ref, load_onnx_predictor  # torch-free
+
+    if len(models) == 1 and is_portable_ref(models[0]):
+        # A packaged ONNX model (folder, .onnx or NAME@VERSION) has the same predict_batch API.
+        if tta is not None and tta.enabled:
+            raise KelpsegError("TTA is not part of an exported ONNX graph; use --no-tta", "--tta")
+        onnx = load_onnx_predictor(models[0], device=str(device), threshold=threshold)
+        return onnx  # type: ignore[return-value]
     if weights is not None and len(weights) != len(models):
         raise KelpsegError(f"{len(weights)} weights for {len(models)} models", "--weights")
     if weights is not None and weights_from_scores:

@@ -1,0 +1,161 @@
+"""``kelpseg export`` and ``kelpseg models list|show|add|remove``: portable model packages.
+
+Only ``export`` needs the training stack; it is imported inside the command, so the registry
+commands run on the light install.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kelpseg.console import console
+from kelpseg.errors import KelpsegError, MissingExtraError
+from kelpseg.portable import registry
+from kelpseg.portable.manifest import Manifest
+
+models_app = typer.Typer(
+    name="models",
+    help="Installed model packages: list, show, add (folder, archive or URL), remove.",
+    no_args_is_help=True,
+)
+
+
+def _weights(items: list[str] | None) -> list[float] | None:
+    if not items:
+        return None
+    out: list[float] = []
+    for item in items:
+        for part in filter(None, (p.strip() for p in item.split(","))):
+            try:
+                out.append(float(part))
+            except ValueError as exc:
+                raise KelpsegError(f"weight {part!r} is not a number", "--weights") from exc
+    return out
+
+
+def export(
+    model: Annotated[
+        list[str], typer.Option("--model", "-m", help="Checkpoint, run folder or run id; repeat.")
+    ],
+    name: Annotated[str, typer.Option(help="Package name (letters, digits, . _ -).")],
+    version: Annotated[str, typer.Option(help="Package version, e.g. 1.0.0.")],
+    out: Annotated[Path, typer.Option(help="Package folder to write.")],
+    weights: Annotated[
+        list[str] | None, typer.Option(help="Weight per --model: repeat, or w1,w2,...")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Decision threshold (default: saved with the models).")
+    ] = None,
+    ensemble_mode: Annotated[str, typer.Option(help="mean_prob or mean_logit.")] = "mean_prob",
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
+    fixed_size: Annotated[
+        bool, typer.Option("--fixed-size", help="Accept only the tile size (no dynamic H/W).")
+    ] = False,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of run ids.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing package folder.")] = False,
+    install: Annotated[bool, typer.Option(help="Also add the package to the registry.")] = False,
+    archive: Annotated[
+        Path | None, typer.Option(help="Also write the package as this .tar.gz.")
+    ] = None,
+) -> None:
+    """Export a model or ensemble to an ONNX model package with a checksummed manifest."""
+    try:
+        from kelpseg.portable.export import export_model
+    except ImportError as exc:
+        raise MissingExtraError("train", exc.name or "torch") from exc
+    folder = export_model(
+        model,
+        _weights(weights),
+        name,
+        version,
+        out,
+        opset=opset,
+        dynamic_hw=not fixed_size,
+        threshold=threshold,
+        ensemble_mode=ensemble_mode,
+        tracking_uri=tracking_uri,
+        overwrite=overwrite,
+    )
+    if archive is not None:
+        console.print(f"archive written to {registry.pack_package(folder, archive)}")
+    if install:
+        entry = registry.add(folder, overwrite=overwrite, show_progress=False)
+        console.print(f"installed {entry.ref} in {entry.path}")
+
+
+@models_app.command("list")
+def list_cmd() -> None:
+    """List the installed model packages."""
+    entries = registry.list_models()
+    root = registry.models_dir()
+    if not entries:
+        console.print(f"no models installed in {root}")
+        return
+    table = Table(title=f"models in {root}")
+    for col in ("model", "members", "channels", "threshold", "size", "created"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        m = e.manifest
+        size = f"{e.size_bytes / 1e6:.1f} MB"
+        row = (e.ref, str(len(m.members)), str(len(m.channels)), f"{m.threshold:g}", size)
+        table.add_row(*row, m.created)
+    console.print(table)
+
+
+def _print_manifest(manifest: Manifest, folder: Path) -> None:
+    console.print(f"[bold]{manifest.ref}[/] in {folder} (checksums verified)", highlight=False)
+    console.print(f"bands in: {', '.join(manifest.band_order)} ({manifest.input_dtype})")
+    console.print(f"channels: {', '.join(manifest.channels)}")
+    hw = f"{manifest.min_tile_size}..{manifest.max_tile_size or 'any'} px"
+    console.print(
+        f"tile size {manifest.tile_size} (accepts {hw if manifest.dynamic_hw else 'only that'})"
+    )
+    console.print(f"threshold {manifest.threshold:g} ({manifest.threshold_source})")
+    for key, value in manifest.metrics.items():
+        console.print(f"{key}: {value:.4f}")
+    table = Table(title="members")
+    for col in ("source", "arch", "encoder", "weight", "val dice", "config sha256"):
+        table.add_column(col, overflow="fold")
+    for m in manifest.members:
+        dice = "-" if m.validation_dice is None else f"{m.validation_dice:.4f}"
+        table.add_row(m.source, m.arch, m.encoder, f"{m.weight:.3f}", dice, m.config_digest[:12])
+    console.print(table)
+    if manifest.verification is not None:
+        v = manifest.verification
+        console.print(
+            f"export check: max |onnx - torch| {v.max_abs_diff:.2g}, masks differ on "
+            f"{v.mask_mismatch_share:.2e} of pixels ({v.tiles} tiles)"
+        )
+
+
+@models_app.command("show")
+def show_cmd(
+    name: Annotated[str, typer.Argument(help="NAME[@VERSION] or a package folder.")],
+) -> None:
+    """Verify a package's checksums and print its manifest."""
+    folder = registry.resolve(name)
+    _print_manifest(registry.show(folder), folder)
+
+
+@models_app.command("add")
+def add_cmd(
+    source: Annotated[str, typer.Argument(help="Package folder, .tar/.tar.gz/.zip, or URL.")],
+    force: Annotated[bool, typer.Option(help="Replace the same NAME@VERSION.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Install a package (checksums verified; a corrupt download is refused and removed)."""
+    entry = registry.add(source, overwrite=force, show_progress=not quiet)
+    console.print(f"installed {entry.ref} in {entry.path}")
+
+
+@models_app.command("remove")
+def remove_cmd(
+    name: Annotated[str, typer.Argument(help="NAME@VERSION, or NAME for every version.")],
+) -> None:
+    """Uninstall a package version, or every version of a name."""
+    for ref in registry.remove(name):
+        console.print(f"removed {ref}")
