@@ -25,6 +25,7 @@ from kelpseg.cli import scenes as scenes_cmds
 from kelpseg.cli import split as split_cmds
 from kelpseg.cli import submit as submit_cmds
 from kelpseg.cli import synth as synth_cmds
+from kelpseg.cli import tabular as tabular_cmds
 from kelpseg.cli import train as train_cmds
 from kelpseg.cli import tune as tune_cmds
 from kelpseg.console import err_console
@@ -96,6 +97,7 @@ app.command("train-cv", help="Train every fold, each an MLflow child run.")(trai
 app.command("predict", help="Predict kelp masks for tiles with one model or an ensemble.")(
     predict_cmds.predict
 )
+app.add_typer(tabular_cmds.app, name="tabular", help="Per-pixel gradient-boosted tree models.")
 app.command("predict-scene", help="Kelp map of a full georeferenced Landsat scene.")(
     scenes_cmds.predict_scene
 )
