@@ -40,8 +40,16 @@ KILLER = textwrap.dedent(
 
 @pytest.mark.slow
 def test_sigkill_then_resume_matches_an_uninterrupted_deterministic_run(
-    tmp_path: Path, split_catalog_path: Path, band_stats_path: Path
+    tmp_path: Path,
+    split_catalog_path: Path,
+    band_stats_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
+    # Same thread count in this process and in the killed one: CPU float reductions are only
+    # bit-reproducible for a fixed number of intra-op threads.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
     settings = ("trainer.max_epochs=3", "trainer.deterministic=true", "data.augment.rotate=0.5")
     reference = train(
         tiny_config(split_catalog_path, band_stats_path, tmp_path / "reference", *settings)
@@ -59,7 +67,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_deterministic_run(
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     last = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
