@@ -19,12 +19,8 @@ from kelpseg.features.config import FeatureConfig
 from kelpseg.io.tiles import write_tile
 from kelpseg.nn.config import OptimConfig, TrainConfig
 from kelpseg.nn.models import create_model
-from kelpseg.nn.module import (
-    KelpSegModule,
-    configure_optimization,
-    param_groups,
-    segmentation_metrics,
-)
+from kelpseg.nn.module import KelpSegModule, segmentation_metrics
+from kelpseg.nn.optim import configure_optimization, param_groups
 from tests.conftest import make_tile_array
 from tests.nn.model_fixtures import MODEL_CHANNELS, TINY_MODEL
 

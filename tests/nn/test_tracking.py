@@ -19,7 +19,8 @@ import yaml
 from mlflow import MlflowClient
 
 from kelpseg.errors import KelpsegError
-from kelpseg.nn.tracking import MlflowLogger, confusion_figure, flatten_config, load_run
+from kelpseg.nn.figures import confusion_figure
+from kelpseg.nn.tracking import MlflowLogger, flatten_config, load_run
 from kelpseg.nn.train import train
 from tests.nn import model_fixtures
 from tests.nn.model_fixtures import tiny_config
@@ -33,10 +34,14 @@ def test_flatten_config_gives_dotted_string_params() -> None:
     assert len(flatten_config({"long": "y" * 10_000})["long"]) == 6000  # MLflow's limit
 
 
-def test_step_metrics_use_the_step_and_the_rest_the_epoch(tmp_path: Path) -> None:
-    logger = MlflowLogger(
-        f"sqlite:///{tmp_path / 'm.db'}", "unit", run_name="r", run_file=tmp_path / "run.json"
-    )
+@pytest.fixture(scope="module")
+def sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One local store for the unit tests (creating its tables takes seconds)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'm.db'}"
+
+
+def test_step_metrics_use_the_step_and_the_rest_the_epoch(tmp_path: Path, sqlite_uri: str) -> None:
+    logger = MlflowLogger(sqlite_uri, "unit", run_name="r", run_file=tmp_path / "run.json")
     logger.log_metrics({"step/loss": 0.5, "train/loss": 0.4, "val/dice": 0.7, "epoch": 3}, step=41)
     logger.log_params({f"p{i}": str(i) for i in range(250)})  # more than one MLflow batch
     logger.log_figure(confusion_figure(torch.tensor([[90, 3], [2, 5]]).numpy()), "cm.png")
@@ -54,13 +59,12 @@ def test_step_metrics_use_the_step_and_the_rest_the_epoch(tmp_path: Path) -> Non
     assert resumed.ensure_run() == run_id and not resumed.created
 
 
-def test_load_run_names_what_is_missing(tmp_path: Path) -> None:
+def test_load_run_names_what_is_missing(tmp_path: Path, sqlite_uri: str) -> None:
     with pytest.raises(KelpsegError, match="checkpoint does not exist"):
         load_run(tmp_path / "nope.ckpt")
-    uri = f"sqlite:///{tmp_path / 'empty.db'}"
-    logger = MlflowLogger(uri, "unit")
+    logger = MlflowLogger(sqlite_uri, "unit-empty")
     with pytest.raises(KelpsegError, match=r"has no model/best\.ckpt"):
-        load_run(logger.ensure_run(), uri)
+        load_run(logger.ensure_run(), sqlite_uri)
 
 
 def _free_port() -> int:

@@ -11,9 +11,10 @@ from mlflow import MlflowClient
 
 from kelpseg.config import read_yaml
 from kelpseg.errors import KelpsegError
+from kelpseg.nn.cv import train_cv
 from kelpseg.nn.module import KelpSegModule
 from kelpseg.nn.tracking import load_run
-from kelpseg.nn.train import TrainResult, _trainer_kwargs, train, train_cv
+from kelpseg.nn.train import TrainResult, train, trainer_kwargs
 from tests.nn import model_fixtures
 from tests.nn.model_fixtures import tiny_config
 
@@ -96,7 +97,7 @@ def test_trainer_settings_reach_lightning(tmp_path: Path, split_catalog_path: Pa
         "trainer.precision=bf16-mixed", "trainer.deterministic=true",
         "trainer.strategy=ddp", "model.freeze=frozen_encoder", "trainer.limit_val_batches=0.5",
     )  # fmt: skip
-    kwargs = _trainer_kwargs(config)
+    kwargs = trainer_kwargs(config)
     assert (kwargs["accumulate_grad_batches"], kwargs["gradient_clip_val"]) == (4, 0.5)
     assert (kwargs["precision"], kwargs["deterministic"], kwargs["benchmark"]) == (
         "bf16-mixed", True, False,

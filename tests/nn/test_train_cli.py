@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from kelpseg.cli import app as cli_app
 from kelpseg.cli import train as train_cmds
 from kelpseg.config import save_config
-from kelpseg.nn.train import CVResult, TrainResult
+from kelpseg.nn.cv import CVResult
+from kelpseg.nn.train import TrainResult
 from tests.nn.model_fixtures import tiny_config
 
 
@@ -79,7 +80,7 @@ def test_train_cv_parses_folds(
         fold = TrainResult(Path("f"), best_dice=0.4, best_epoch=0)
         return CVResult(Path("out"), {0: fold, 1: fold}, 0.4, 0.0, "parent")
 
-    monkeypatch.setattr("kelpseg.nn.train.train_cv", fake_cv)
+    monkeypatch.setattr("kelpseg.nn.cv.train_cv", fake_cv)
     runner = CliRunner()
     result = runner.invoke(registered, ["train-cv", "-c", str(config_file), "--folds", "0,1"])
     assert result.exit_code == 0, result.output

@@ -16,9 +16,10 @@ from tests.tabular.conftest import CHANNELS
 
 @pytest.fixture
 def kelpseg_main() -> Iterator[object]:
-    """``kelpseg.cli.app.main`` with the tabular group registered for this test only."""
+    """``kelpseg.cli.app.main`` with the tabular group registered (for this test, if it is not)."""
     before = list(cli_app.app.registered_groups)
-    cli_app.app.add_typer(tabular_cmds.app, name="tabular")
+    if not any(group.name == "tabular" for group in before):
+        cli_app.app.add_typer(tabular_cmds.app, name="tabular")
     try:
         yield cli_app.main
     finally:

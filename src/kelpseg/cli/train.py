@@ -116,7 +116,7 @@ def train_cv(
 ) -> None:
     """Train every fold (each an MLflow child run under one parent); print each fold's Dice."""
     from kelpseg.errors import KelpsegError
-    from kelpseg.nn.train import train_cv as run_cv
+    from kelpseg.nn.cv import train_cv as run_cv
 
     cfg = _load(config, set_, _shortcuts(experiment, run_name, devices, num_nodes, strategy))
     try:
