@@ -7,8 +7,10 @@ validation Dice is the optimism that leakage buys; the test Dice on AOIs never s
 is what a model really gets on a new area.
 
 Models (scikit-learn): ``logistic`` sees only spectral values (it cannot memorise places);
-``trees`` (histogram gradient boosting) also sees the DEM and the pixel position, so it can
-memorise where kelp grows in each AOI, which is what a CNN does from the DEM context.
+``trees`` (histogram gradient boosting) also sees the pixel's DEM value and position;
+``context`` also sees a fingerprint of the tile's whole DEM (8 principal components of its
+DEM embedding), so, like a CNN reading the DEM around a pixel, it can recognise the coast
+and memorise where kelp grows on it.
 
     .venv/bin/python benchmarks/split_honesty.py --data /tmp/synth --n-aoi 60
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rich.table import Table
+from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -30,11 +33,13 @@ from sklearn.preprocessing import StandardScaler
 from kelpseg.console import console
 from kelpseg.io import build_catalog
 from kelpseg.io.tiles import MISSING, read_label, read_tile
-from kelpseg.split import SplitConfig, assign_folds, group_tiles_by_aoi
+from kelpseg.split import SplitConfig, assign_folds, compute_embeddings, group_tiles_by_aoi
 from kelpseg.synth import SynthConfig, generate_dataset
 
 STRIDE = 3  # every 3rd pixel per axis: 1/9 of the pixels, plenty for a global Dice
-SPECTRAL = 6  # SWIR1, NIR, R, G, B, NDVI; then DEM, row, col
+# Feature columns each model sees: SWIR1, NIR, R, G, B, NDVI | DEM, row, col | tile context.
+COLUMNS = {"logistic": slice(0, 6), "trees": slice(0, 9), "context": slice(None)}
+CONTEXT_DIMS = 8
 
 
 def pixel_features(image_path: str) -> np.ndarray:
@@ -49,11 +54,15 @@ def pixel_features(image_path: str) -> np.ndarray:
     return feats.reshape(len(feats), -1).T
 
 
-def load_pixels(frame: pd.DataFrame, label_dir: Path | None) -> tuple[list, list]:
-    """Features and labels (strided) of every tile in ``frame``."""
+def load_pixels(
+    frame: pd.DataFrame, context: dict[str, np.ndarray], label_dir: Path | None
+) -> tuple[list, list]:
+    """Features (pixel features + the tile's context) and labels (strided) of every tile."""
     feats, labels = [], []
     for tile in frame.itertuples(index=False):
-        feats.append(pixel_features(str(tile.image_path)))
+        f = pixel_features(str(tile.image_path))
+        ctx = np.broadcast_to(context[str(tile.tile_id)], (len(f), CONTEXT_DIMS))
+        feats.append(np.hstack([f, ctx]).astype(np.float32))
         mask = str(tile.mask_path) or str(label_dir / f"{tile.tile_id}_kelp.tif")
         labels.append(read_label(mask)[::STRIDE, ::STRIDE].ravel().astype(np.uint8))
     return feats, labels
@@ -96,7 +105,7 @@ def fit_predict(name: str, train: tuple, feats: list, seed: int) -> list[np.ndar
     """Fit on the training tiles' sample, predict masks for ``feats``."""
     rng = np.random.default_rng(seed)
     x, y, w = training_sample(*train, rng)
-    cols = slice(0, SPECTRAL) if name == "logistic" else slice(None)
+    cols = COLUMNS[name]
     model = make_model(name)
     fit_kw = (
         {"logisticregression__sample_weight": w} if name == "logistic" else {"sample_weight": w}
@@ -133,6 +142,14 @@ def cross_validate(name: str, folds: np.ndarray, feats: list, labels: list) -> f
     return float(np.mean(scores))
 
 
+def tile_context(tiles: pd.DataFrame, cache: Path) -> dict[str, np.ndarray]:
+    """Per tile, the top principal components of its DEM embedding: a fingerprint of the
+    coast around every pixel, standing in for the DEM context a CNN sees."""
+    emb = compute_embeddings(tiles, SplitConfig(), cache_dir=cache, show_progress=False)
+    comps = PCA(CONTEXT_DIMS, random_state=0).fit_transform(emb.vectors).astype(np.float32)
+    return dict(zip(emb.tile_ids.tolist(), comps, strict=True))
+
+
 def main() -> None:
     """Cross-validate both models on both splits, then score on the hidden test labels."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -146,11 +163,12 @@ def main() -> None:
     truth = pd.read_parquet(args.data / "synth_truth.parquet")
     tiles = build_catalog(args.data).tiles
     grouped, groups = group_tiles_by_aoi(tiles, SplitConfig(), cache_dir=args.data / "_split")
+    context = tile_context(tiles, args.data / "_split")
     start = time.perf_counter()
     train = grouped[grouped["split"] == "train"].reset_index(drop=True)
     test = grouped[grouped["split"] == "test"].reset_index(drop=True)
-    feats, labels = load_pixels(train, None)
-    test_feats, test_labels = load_pixels(test, args.data / "test_labels")
+    feats, labels = load_pixels(train, context, None)
+    test_feats, test_labels = load_pixels(test, context, args.data / "test_labels")
     train["has_kelp"] = [bool(y.any()) for y in labels]
     console.print(
         f"{len(train)} train / {len(test)} test tiles, {groups.groups} AOI groups; "
@@ -170,7 +188,7 @@ def main() -> None:
         "test: seen AOIs",
     ):
         table.add_column(col, justify="right")
-    for name in ("logistic", "trees"):
+    for name in COLUMNS:
         scores = {}
         for mode in ("random", "kfold"):
             cfg = SplitConfig(mode=mode, k=args.k, stratify=["has_kelp"], seed=0)

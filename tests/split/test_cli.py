@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -73,3 +75,26 @@ def test_bad_input_is_one_line_and_exit_2(  # type: ignore[no-untyped-def]
     assert "unknown embedder 'faiss'" in capsys.readouterr().err
     assert kelpseg(["split", str(stats_file), *out, "--set", "nope=1"]) == 2
     assert "config key 'nope': unknown key" in capsys.readouterr().err
+
+
+def test_core_install_imports_the_command_and_names_the_missing_extra() -> None:
+    """Without scikit-learn, ``kelpseg --help`` still loads; splitting asks for the data extra."""
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("sklearn", "timm", "torch"):
+            raise ImportError(name)
+sys.meta_path.insert(0, Block())
+import pandas as pd
+import kelpseg.cli.split
+from kelpseg.errors import MissingExtraError
+from kelpseg.split import SplitConfig, assign_folds
+frame = pd.DataFrame({"tile_id": ["a", "b"], "split": "train", "aoi_id": [0, 1]})
+try:
+    assign_folds(frame, SplitConfig(k=2, stratify=[]))
+except MissingExtraError as exc:
+    print(exc)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'kelpseg[data]'" in out.stdout

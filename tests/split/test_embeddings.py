@@ -13,12 +13,10 @@ from kelpseg.errors import KelpsegError
 from kelpseg.io.tiles import MISSING
 from kelpseg.split import embeddings as emb_mod
 from kelpseg.split.config import DemEmbedderConfig, SplitConfig
+from kelpseg.split.dem_embedder import DemEmbedder, blur_pool_matrix, dem_structure
 from kelpseg.split.embeddings import (
-    DemEmbedder,
-    blur_pool_matrix,
     cache_paths,
     compute_embeddings,
-    dem_structure,
     grouping_threshold,
     normalise_rows,
     resolve_embedder,

@@ -11,7 +11,6 @@ import pytest
 from kelpseg.errors import KelpsegError
 from kelpseg.split.config import SplitConfig
 from kelpseg.split.folds import (
-    FOLD_HOLDOUT,
     FOLD_UNUSED,
     assign_folds,
     read_exclusion_list,
@@ -93,7 +92,7 @@ def test_holdout_splits_groups_by_fractions() -> None:
     assert share["val"] == pytest.approx(0.15, abs=0.04)
     assert share["holdout"] == pytest.approx(0.15, abs=0.04)
     codes = dict(zip(train["subset"], train["fold"], strict=True))
-    assert codes == {"train": 1, "val": 0, "holdout": FOLD_HOLDOUT}
+    assert codes == {"train": 1, "val": 0, "holdout": FOLD_UNUSED}
     assert aois_spanning_folds(out).empty
     assert summary.mode == "holdout"
 

@@ -13,14 +13,13 @@ from kelpseg.split.grouping import (
     MAX_THRESHOLD,
     UnionFind,
     _exact_pairs,
-    aoi_frame,
     bruteforce_pairs,
     canonical_labels,
     components,
     group_vectors,
-    leak_exposure,
     similar_pairs,
 )
+from kelpseg.split.pipeline import aoi_frame, leak_exposure
 
 
 def clustered(n: int, d: int, seed: int, noise: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

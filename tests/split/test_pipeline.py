@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from kelpseg.errors import KelpsegError
 from kelpseg.split import SplitConfig, grouping_scores, split_tiles
+from kelpseg.split import embeddings as emb_mod
 from kelpseg.split.pipeline import (
     CONFIG_FILE,
     FOLD_COUNTS_FILE,
@@ -51,13 +53,21 @@ def test_split_recovers_aois_and_writes_outputs(crafted: CraftedDataset, tmp_pat
 
 
 def test_rerun_with_another_threshold_uses_the_cache(
-    crafted: CraftedDataset, tmp_path: Path
+    crafted: CraftedDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    split_tiles(crafted.stats, tmp_path, SplitConfig(k=3), show_progress=False)
+    first = split_tiles(crafted.stats, tmp_path, SplitConfig(k=3), show_progress=False)
+    cache = tmp_path / "embeddings_dem.npy"
+    stamp = cache.stat().st_mtime_ns
+
+    def no_reading(path: str) -> np.ndarray:
+        raise AssertionError(f"tile read again: {path}")
+
+    monkeypatch.setattr(emb_mod, "read_dem", no_reading)
     again = split_tiles(
         crafted.stats, tmp_path, SplitConfig(k=3, threshold=0.999), show_progress=False
     )
-    assert again.groups.embedding_seconds < 0.5
+    assert cache.stat().st_mtime_ns == stamp
+    assert first.groups.groups == 9
     assert again.groups.groups > 9  # shifted tiles no longer match at 0.999
 
 

@@ -55,9 +55,18 @@ def test_leakage_check_passes_clean_folds_and_names_a_leaky_aoi() -> None:
     check_no_leakage(frame)  # AOI 0 also holds an unused test tile: not a leak
     frame.loc[1, "fold"] = 1
     assert aois_spanning_folds(frame)["aoi_id"].tolist() == [0]
-    with pytest.raises(
-        KelpsegError, match=r"1 AOIs span several folds \(AOI 0 in folds \[0, 1\]\)"
-    ):
+    with pytest.raises(KelpsegError, match=r"1 AOIs span several folds \(AOI 0 in folds 0, 1\)"):
+        check_no_leakage(frame)
+
+
+def test_leakage_check_sees_the_holdout_part() -> None:
+    frame = folded()
+    frame["subset"] = ["val", "val", "train", "train", "train", "holdout", "test"]
+    frame["fold"] = [0, 0, 1, 1, 1, -1, -1]
+    check_no_leakage(frame)
+    assert fold_counts(frame)["subset"].tolist() == ["holdout", "val", "train"]
+    frame.loc[5, "aoi_id"] = 2  # the held-out tile now shares AOI 2 with training tiles
+    with pytest.raises(KelpsegError, match="AOI 2 in folds 1, holdout"):
         check_no_leakage(frame)
 
 

@@ -9,15 +9,14 @@ Typical use from a notebook::
 """
 
 from kelpseg.split.config import DemEmbedderConfig, SplitConfig, TimmEmbedderConfig
+from kelpseg.split.dem_embedder import DemEmbedder
 from kelpseg.split.embeddings import (
     EMBEDDERS,
-    DemEmbedder,
     Embeddings,
     compute_embeddings,
     grouping_threshold,
 )
 from kelpseg.split.folds import (
-    FOLD_HOLDOUT,
     FOLD_UNUSED,
     FoldSummary,
     assign_folds,
@@ -30,13 +29,13 @@ from kelpseg.split.grouping import (
     UnionFind,
     bruteforce_pairs,
     group_vectors,
-    leak_exposure,
     similar_pairs,
 )
 from kelpseg.split.pipeline import (
     GroupSummary,
     SplitResult,
     group_tiles_by_aoi,
+    leak_exposure,
     load_tile_table,
     split_tiles,
 )
@@ -49,7 +48,6 @@ from kelpseg.split.report import (
 
 __all__ = [
     "EMBEDDERS",
-    "FOLD_HOLDOUT",
     "FOLD_UNUSED",
     "DemEmbedder",
     "DemEmbedderConfig",

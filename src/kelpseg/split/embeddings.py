@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,13 +23,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from scipy import ndimage
 
 from kelpseg.console import progress
 from kelpseg.errors import KelpsegError
 from kelpseg.io.atomic import atomic_path
-from kelpseg.io.tiles import BAND_NAMES, MISSING, read_tile
-from kelpseg.split.config import DemEmbedderConfig, SplitConfig
+from kelpseg.io.tiles import BAND_NAMES, read_tile
+from kelpseg.split.config import SplitConfig
+from kelpseg.split.dem_embedder import DemEmbedder, dem_structure
 
 # Bump when an embedder's output changes, so old caches are not reused.
 EMBEDDING_VERSION = 1
@@ -57,11 +56,13 @@ class EmbedderSpec:
         build: ``build(model_name, config)``; ``model_name`` is the part after ``:`` ('' if none).
         default_threshold: cosine threshold used when ``SplitConfig.threshold`` is ``None``.
         options: the config section that changes the vectors (part of the cache key).
+        needs_model: the name takes a model after a colon (``timm:resnet18``).
     """
 
     build: Callable[[str, SplitConfig], Embedder]
     default_threshold: float
     options: Callable[[SplitConfig], dict[str, Any]]
+    needs_model: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,57 +80,6 @@ class Embeddings:
     vectors: np.ndarray
     informative: np.ndarray
     embedder: str
-
-
-def dem_structure(dem: np.ndarray) -> int:
-    """Pixels of a DEM that differ from its most common value (0 for a flat or empty DEM)."""
-    counts = np.bincount((dem.astype(np.int32) - MISSING).ravel(), minlength=1)
-    return int(dem.size - counts.max())
-
-
-@lru_cache(maxsize=16)
-def blur_pool_matrix(n: int, grid: int, sigma: float) -> np.ndarray:
-    """(grid, n) matrix W such that ``W @ x`` = Gaussian blur of x, then area mean into cells.
-
-    Blur and pooling are both linear, so one small matrix product per axis replaces a full
-    resolution filter: about 30x faster than ``ndimage.gaussian_filter`` on a 350 px tile.
-    """
-    eye = np.eye(n, dtype=np.float64)
-    blur = ndimage.gaussian_filter1d(eye, sigma, axis=0, mode="nearest") if sigma > 0 else eye
-    cell = (np.arange(n) * grid) // n
-    pool = np.zeros((grid, n))
-    pool[cell, np.arange(n)] = 1.0
-    pool /= np.maximum(pool.sum(axis=1, keepdims=True), 1.0)
-    return (pool @ blur).astype(np.float32)
-
-
-class DemEmbedder:
-    """Weight-free embedder: coarse elevation, land and coverage maps of the DEM, centred."""
-
-    batch_size = 64
-
-    def __init__(self, config: DemEmbedderConfig) -> None:
-        self.config = config
-
-    def __call__(self, dems: np.ndarray) -> np.ndarray:
-        """Embed (n, H, W) int16 DEMs as (n, k * grid**2) float32 vectors (not normalised)."""
-        cfg = self.config
-        n, h, w = dems.shape
-        rows = blur_pool_matrix(h, cfg.grid, cfg.blur_sigma)
-        cols = blur_pool_matrix(w, cfg.grid, cfg.blur_sigma)
-        valid = dems != MISSING
-        maps = [np.where(valid, np.maximum(dems, 0), 0).astype(np.float32) / cfg.elevation_scale]
-        if cfg.land:
-            maps.append((dems > 0).astype(np.float32))
-        if cfg.coverage:
-            maps.append(valid.astype(np.float32))
-        blocks = []
-        for arr in maps:
-            coarse = (rows @ arr @ cols.T).reshape(n, -1)
-            # Centring makes cosine a correlation: two unrelated coasts with land in the same
-            # corner would otherwise look alike.
-            blocks.append(coarse - coarse.mean(axis=1, keepdims=True))
-        return np.concatenate(blocks, axis=1)
 
 
 def _dem_options(config: SplitConfig) -> dict[str, Any]:
@@ -157,7 +107,7 @@ def _build_timm(model_name: str, config: SplitConfig) -> Embedder:
 EMBEDDERS: dict[str, EmbedderSpec] = {
     "dem": EmbedderSpec(_build_dem, 0.90, _dem_options),
     # 0.97 is the seed's threshold on ImageNet CNN features of the DEM.
-    "timm": EmbedderSpec(_build_timm, 0.97, _timm_options),
+    "timm": EmbedderSpec(_build_timm, 0.97, _timm_options, needs_model=True),
 }
 
 
@@ -165,8 +115,10 @@ def resolve_embedder(name: str) -> tuple[EmbedderSpec, str]:
     """Registry entry and model name of ``'dem'`` or ``'timm:<model_name>'``."""
     key, _, model = name.partition(":")
     spec = EMBEDDERS.get(key)
-    if spec is None or (key == "timm") != bool(model):
-        known = ", ".join(f"'{k}'" if k != "timm" else "'timm:<model_name>'" for k in EMBEDDERS)
+    if spec is None or spec.needs_model != bool(model):
+        known = ", ".join(
+            f"'{k}:<model_name>'" if s.needs_model else f"'{k}'" for k, s in EMBEDDERS.items()
+        )
         raise KelpsegError(f"config key 'embedder': unknown embedder {name!r}; use {known}")
     return spec, model
 

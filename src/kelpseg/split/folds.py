@@ -3,12 +3,14 @@
 Output columns added to the tile table:
 
 - ``fold`` (int): ``kfold`` / ``random``: 0..k-1, the fold in which a training tile is validated.
-  ``holdout``: 0 = validation, 1 = training, -2 = held-out test. Always -1 for tiles of the test
-  split and for excluded training tiles: they never enter training or validation.
-- ``subset`` (str): ``train``, ``val`` (holdout only), ``holdout``, ``test`` or ``excluded``.
+  ``holdout``: 0 = validation, 1 = training. -1 for every tile that is neither trained nor
+  validated on: tiles of the test split, excluded training tiles, and the held-out test part.
+- ``subset`` (str): ``train``, ``val`` (holdout only), ``holdout``, ``test`` or ``excluded``;
+  it tells the -1 tiles apart.
 
 A trainer for fold ``f`` trains on ``fold >= 0 & fold != f`` and validates on ``fold == f``;
-with a hold-out split ``f = 0`` does the same.
+with a hold-out split ``f = 0`` does the same (this is how ``kelpseg train`` reads it: training
+tiles with fold -1 are its hold-out set).
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from kelpseg.errors import KelpsegError
+from kelpseg.split._extras import sklearn
 from kelpseg.split.config import SplitConfig
 
-FOLD_UNUSED = -1  # tiles of the test split and excluded tiles
-FOLD_HOLDOUT = -2  # the held-out test part of a hold-out split
+FOLD_UNUSED = -1  # never trained or validated on: test split, excluded, held-out test
 HOLDOUT_PARTS = 20  # hold-out fractions are rounded to multiples of 1/20
 _MAX_LEVELS = 10  # numeric columns with more distinct values are binned
 
@@ -119,11 +120,12 @@ def stratification_labels(
 def _kfold(y: np.ndarray, groups: np.ndarray | None, k: int, seed: int) -> np.ndarray:
     """Fold index per row, from scikit-learn's stratified (group) k-fold."""
     folds = np.full(len(y), -1, dtype=np.int64)
+    selection = sklearn("sklearn.model_selection")
     if groups is None:
-        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        splitter = selection.StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
         parts = splitter.split(np.zeros(len(y)), y)
     else:
-        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        splitter = selection.StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
         parts = splitter.split(np.zeros(len(y)), y, groups)
     with warnings.catch_warnings():
         # "The least populated class has only n members": expected with rare label mixes.
@@ -145,13 +147,13 @@ def _holdout_parts(fractions: tuple[float, float, float], n_groups: int) -> tupl
 
 
 def _holdout(y: np.ndarray, groups: np.ndarray, config: SplitConfig) -> np.ndarray:
-    """Hold-out codes per row: 0 val, 1 train, FOLD_HOLDOUT test; whole groups stay together."""
+    """Subset per row (train, val or holdout); whole groups stay together."""
     parts, n_val, n_test = _holdout_parts(config.holdout, len(np.unique(groups)))
     part = _kfold(y, groups, parts, config.seed)
-    codes = np.ones(len(y), dtype=np.int64)
-    codes[part < n_val] = 0
-    codes[(part >= n_val) & (part < n_val + n_test)] = FOLD_HOLDOUT
-    return codes
+    subset = np.full(len(y), "train", dtype=object)
+    subset[part < n_val] = "val"
+    subset[(part >= n_val) & (part < n_val + n_test)] = "holdout"
+    return subset
 
 
 def _check_counts(n_tiles: int, n_groups: int, config: SplitConfig) -> None:
@@ -191,20 +193,16 @@ def assign_folds(
     _check_counts(len(train), len(np.unique(groups)), config)
     min_count = config.k if config.mode != "holdout" else HOLDOUT_PARTS
     y = stratification_labels(train, config.stratify, config.stratify_bins, min_count)
-    if config.mode == "kfold":
-        codes = _kfold(y, groups, config.k, config.seed)
-    elif config.mode == "random":
-        codes = _kfold(y, None, config.k, config.seed)
-    else:
-        codes = _holdout(y, groups, config)
-    fold = np.full(len(out), FOLD_UNUSED, dtype=np.int64)
-    fold[use] = codes
-    out["fold"] = fold
     subset = np.where(is_train, "train", "test").astype(object)
     subset[is_excluded] = "excluded"
+    fold = np.full(len(out), FOLD_UNUSED, dtype=np.int64)
     if config.mode == "holdout":
-        subset[use & (fold == 0)] = "val"
-        subset[use & (fold == FOLD_HOLDOUT)] = "holdout"
+        parts = _holdout(y, groups, config)
+        subset[use] = parts
+        fold[use] = np.select([parts == "val", parts == "train"], [0, 1], FOLD_UNUSED)
+    else:
+        fold[use] = _kfold(y, groups if config.mode == "kfold" else None, config.k, config.seed)
+    out["fold"] = fold
     out["subset"] = pd.array(subset, dtype="string")
     strata = pd.Series(y).value_counts().sort_index()
     summary = FoldSummary(

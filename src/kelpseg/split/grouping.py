@@ -13,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
 
 from kelpseg.errors import KelpsegError
+from kelpseg.split._extras import sklearn
 
 # Explode rounds stop here: tiles this similar are the same place whatever the group size.
 MAX_THRESHOLD = 0.9999
@@ -86,15 +84,31 @@ class Pairs:
         return len(self.i)
 
 
-def _project(x: np.ndarray, dims: int, seed: int) -> np.ndarray:
-    """Rows of ``x`` on ``dims`` orthonormal directions (PCA on a sample); a contraction."""
-    if x.shape[1] <= dims or len(x) <= dims:
-        return x
+def _project(x: np.ndarray, rows: np.ndarray, dims: int, seed: int) -> np.ndarray:
+    """``x[rows]`` on ``dims`` orthonormal directions (PCA of a sample): a contraction.
+
+    Projected block by block, so no full-size temporary copy of ``x`` is made.
+    """
+    if x.shape[1] <= dims or len(rows) <= dims:
+        return np.ascontiguousarray(x[rows])
     rng = np.random.default_rng(seed)
-    sample = x if len(x) <= _PCA_SAMPLE else x[rng.choice(len(x), _PCA_SAMPLE, replace=False)]
-    pca = PCA(n_components=dims, svd_solver="randomized", iterated_power=3, random_state=seed)
-    pca.fit(sample)
-    return np.asarray((x - pca.mean_) @ pca.components_.T, dtype=np.float32)
+    pick = rows if len(rows) <= _PCA_SAMPLE else rng.choice(rows, _PCA_SAMPLE, replace=False)
+    pca = sklearn("sklearn.decomposition").PCA(
+        n_components=dims, svd_solver="randomized", iterated_power=3, random_state=seed
+    )
+    pca.fit(x[np.sort(pick)])
+    basis = pca.components_.T.astype(np.float32)
+    # Centring is a shift of every point: it changes no distance, so it can be left out.
+    z = np.empty((len(rows), dims), dtype=np.float32)
+    step = _block_rows(x.shape[1])
+    for start in range(0, len(rows), step):
+        z[start : start + step] = x[rows[start : start + step]] @ basis
+    return z
+
+
+def _block_rows(dims: int, block_bytes: int = 8 * 2**20) -> int:
+    """Rows of ``dims`` float32 values that fit in ``block_bytes`` (cache-friendly gathers)."""
+    return max(64, block_bytes // (4 * dims))
 
 
 def similar_pairs(
@@ -131,25 +145,30 @@ def similar_pairs(
     if method not in ("auto", "projected", "exact"):
         raise KelpsegError(f"unknown pair search {method!r}; use auto, projected or exact")
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    rows = np.flatnonzero(np.linalg.norm(x, axis=1) > 0.5)
+    rows = np.flatnonzero(np.einsum("ij,ij->i", x, x) > 0.25)  # all-zero rows: no pairs
     if len(rows) < 2:
         return _pairs([], [], [])
-    x = x[rows]
-    if method == "exact" or (method == "auto" and len(x) ** 2 * x.shape[1] <= _EXACT_WORK):
-        found = _exact_pairs(x, threshold)
-    else:
-        found = _projected_pairs(x, threshold, algorithm, search_dims, chunk_size, seed)
-    return Pairs(rows[found.i], rows[found.j], found.sim)
+    if method == "exact" or (method == "auto" and len(rows) ** 2 * x.shape[1] <= _EXACT_WORK):
+        found = _exact_pairs(x[rows], threshold)
+        return Pairs(rows[found.i], rows[found.j], found.sim)
+    return _projected_pairs(x, rows, threshold, algorithm, search_dims, chunk_size, seed)
 
 
 def _projected_pairs(
-    x: np.ndarray, threshold: float, algorithm: str, dims: int, chunk: int, seed: int
+    x: np.ndarray,
+    rows: np.ndarray,
+    threshold: float,
+    algorithm: str,
+    dims: int,
+    chunk: int,
+    seed: int,
 ) -> Pairs:
-    z = _project(x, dims, seed)
+    z = _project(x, rows, dims, seed)
     # |a - b|^2 = 2 - 2 cos(a, b) for unit vectors; the slack covers float32 rounding.
     radius = float(np.sqrt(max(2.0 - 2.0 * threshold, 0.0))) + 1e-4
     try:
-        index = NearestNeighbors(radius=radius, algorithm=algorithm).fit(z)
+        neighbors = sklearn("sklearn.neighbors").NearestNeighbors
+        index = neighbors(radius=radius, algorithm=algorithm).fit(z)
     except ValueError as exc:
         raise KelpsegError(f"neighbour search: {exc}") from exc
     found_i, found_j, found_s = [], [], []
@@ -160,7 +179,7 @@ def _projected_pairs(
         qi = np.repeat(np.arange(start, stop), counts)
         cj = np.concatenate(hits).astype(np.int64)
         keep = cj > qi
-        qi, cj = qi[keep], cj[keep]
+        qi, cj = rows[qi[keep]], rows[cj[keep]]
         sims = _row_dots(x, qi, cj)
         ok = sims >= threshold
         found_i.append(qi[ok])
@@ -193,8 +212,10 @@ def _pairs(i: list[np.ndarray], j: list[np.ndarray], s: list[np.ndarray]) -> Pai
     return Pairs(np.concatenate(i), np.concatenate(j), np.concatenate(s))
 
 
-def _row_dots(x: np.ndarray, i: np.ndarray, j: np.ndarray, batch: int = 65_536) -> np.ndarray:
+def _row_dots(x: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Dot products of rows ``x[i[k]]`` and ``x[j[k]]``, in cache-sized batches."""
     out = np.empty(len(i), dtype=np.float32)
+    batch = _block_rows(x.shape[1])
     for s in range(0, len(i), batch):
         out[s : s + batch] = np.einsum("ij,ij->i", x[i[s : s + batch]], x[j[s : s + batch]])
     return out
@@ -281,27 +302,3 @@ def group_vectors(
         labels = canonical_labels(labels)
     oversize = int((np.bincount(labels, minlength=1) > limit).sum())
     return Grouping(labels, threshold, exploded, oversize, rounds, len(pairs))
-
-
-def aoi_frame(frame: pd.DataFrame, tile_ids: np.ndarray, grouping: Grouping) -> pd.DataFrame:
-    """``frame`` with an ``aoi_id`` column taken from a grouping of ``tile_ids``."""
-    lookup = pd.Series(grouping.labels, index=pd.Index([str(t) for t in tile_ids]))
-    ids = frame["tile_id"].astype(str)
-    missing = ~ids.isin(lookup.index)
-    if missing.any():
-        raise KelpsegError(f"tile {ids[missing].iloc[0]!r} has no embedding")
-    out = frame.copy()
-    out["aoi_id"] = lookup.reindex(ids.to_list()).to_numpy().astype(np.int64)
-    return out
-
-
-def leak_exposure(frame: pd.DataFrame) -> dict[str, int]:
-    """How many test tiles share an AOI with training tiles (columns ``split``, ``aoi_id``)."""
-    train_aois = set(frame.loc[frame["split"] == "train", "aoi_id"].tolist())
-    test = frame[frame["split"] == "test"]
-    shared = test["aoi_id"].isin(train_aois)
-    return {
-        "test_tiles": len(test),
-        "test_tiles_sharing_aoi_with_train": int(shared.sum()),
-        "aois_shared_by_train_and_test": int(test.loc[shared, "aoi_id"].nunique()),
-    }

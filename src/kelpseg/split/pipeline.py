@@ -31,7 +31,7 @@ from kelpseg.io.catalog import load_catalog
 from kelpseg.split.config import SplitConfig
 from kelpseg.split.embeddings import compute_embeddings, grouping_threshold
 from kelpseg.split.folds import FoldSummary, assign_folds
-from kelpseg.split.grouping import aoi_frame, group_vectors, leak_exposure
+from kelpseg.split.grouping import Grouping, group_vectors
 from kelpseg.split.report import (
     aois_spanning_folds,
     check_no_leakage,
@@ -91,6 +91,30 @@ def load_tile_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if len(dup):
         raise KelpsegError(f"tile id {dup.iloc[0]!r} appears more than once", path)
     return frame
+
+
+def aoi_frame(frame: pd.DataFrame, tile_ids: np.ndarray, grouping: Grouping) -> pd.DataFrame:
+    """``frame`` with an ``aoi_id`` column taken from a grouping of ``tile_ids``."""
+    lookup = pd.Series(grouping.labels, index=pd.Index([str(t) for t in tile_ids]))
+    ids = frame["tile_id"].astype(str)
+    missing = ~ids.isin(lookup.index)
+    if missing.any():
+        raise KelpsegError(f"tile {ids[missing].iloc[0]!r} has no embedding")
+    out = frame.copy()
+    out["aoi_id"] = lookup.reindex(ids.to_list()).to_numpy().astype(np.int64)
+    return out
+
+
+def leak_exposure(frame: pd.DataFrame) -> dict[str, int]:
+    """How many test tiles share an AOI with training tiles (columns ``split``, ``aoi_id``)."""
+    train_aois = set(frame.loc[frame["split"] == "train", "aoi_id"].tolist())
+    test = frame[frame["split"] == "test"]
+    shared = test["aoi_id"].isin(train_aois)
+    return {
+        "test_tiles": len(test),
+        "test_tiles_sharing_aoi_with_train": int(shared.sum()),
+        "aois_shared_by_train_and_test": int(test.loc[shared, "aoi_id"].nunique()),
+    }
 
 
 def group_tiles_by_aoi(

@@ -11,31 +11,33 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from sklearn.metrics import adjusted_rand_score
 
 from kelpseg.errors import KelpsegError
 from kelpseg.io.atomic import atomic_path
 from kelpseg.io.tiles import MISSING
+from kelpseg.split._extras import sklearn
 from kelpseg.split.embeddings import read_dem
-from kelpseg.split.folds import FOLD_UNUSED
+
+_PARTS = ("train", "val", "holdout")  # subsets that training or evaluation reads
 
 
 def fold_counts(frame: pd.DataFrame) -> pd.DataFrame:
     """Per fold (or hold-out part): tiles, AOIs, kelp tiles and kelp pixels of its tiles.
 
     Uses the EDA columns ``has_kelp`` and ``kelp_pixels`` when present (else counts are NA).
-    Tiles with ``fold == -1`` (test split, excluded) are left out.
+    Test-split and excluded tiles are left out.
     """
-    used = frame[frame["fold"] != FOLD_UNUSED]
+    used = frame[frame["subset"].isin(_PARTS)]
     has_kelp = used["has_kelp"].astype("boolean") if "has_kelp" in used else None
     kelp_px = used["kelp_pixels"].astype("Float64") if "kelp_pixels" in used else None
     rows = []
-    for fold in sorted(used["fold"].unique().tolist()):
-        here = (used["fold"] == fold).to_numpy()
+    parts = used[["fold", "subset"]].drop_duplicates().sort_values(["fold", "subset"])
+    for fold, subset in parts.itertuples(index=False):
+        here = ((used["fold"] == fold) & (used["subset"] == subset)).to_numpy()
         rows.append(
             {
-                "fold": fold,
-                "subset": str(used["subset"][here].iloc[0]),
+                "fold": int(fold),
+                "subset": str(subset),
                 "tiles": int(here.sum()),
                 "aois": int(used["aoi_id"][here].nunique()),
                 "kelp_tiles": pd.NA if has_kelp is None else int(has_kelp[here].sum()),
@@ -50,9 +52,11 @@ def fold_counts(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def aois_spanning_folds(frame: pd.DataFrame) -> pd.DataFrame:
-    """AOIs whose tiles fall in more than one fold (tiles with ``fold == -1`` ignored)."""
-    used = frame[frame["fold"] != FOLD_UNUSED]
-    per_aoi = used.groupby("aoi_id")["fold"].agg(lambda f: sorted(set(f.tolist())))
+    """AOIs whose tiles fall in more than one fold or hold-out part (test split and excluded
+    tiles ignored); ``folds`` lists the parts, the hold-out test part as ``holdout``."""
+    used = frame[frame["subset"].isin(_PARTS)]
+    part = used["fold"].astype(str).where(used["subset"] != "holdout", "holdout")
+    per_aoi = part.groupby(used["aoi_id"]).agg(lambda p: sorted(set(p.tolist())))
     spanning = per_aoi[per_aoi.map(len) > 1]
     return pd.DataFrame({"aoi_id": spanning.index.to_numpy(), "folds": spanning.to_list()})
 
@@ -68,7 +72,7 @@ def check_no_leakage(frame: pd.DataFrame) -> None:
         first = spanning.iloc[0]
         raise KelpsegError(
             f"leakage check failed: {len(spanning)} AOIs span several folds "
-            f"(AOI {first['aoi_id']} in folds {first['folds']})"
+            f"(AOI {first['aoi_id']} in folds {', '.join(first['folds'])})"
         )
 
 
@@ -92,7 +96,7 @@ def grouping_scores(
     return {
         "precision": both / pred_pairs if pred_pairs else 1.0,
         "recall": both / true_pairs if true_pairs else 1.0,
-        "ari": float(adjusted_rand_score(true, pred)),
+        "ari": float(sklearn("sklearn.metrics").adjusted_rand_score(true, pred)),
         "true_pairs": float(true_pairs),
         "predicted_pairs": float(pred_pairs),
     }
