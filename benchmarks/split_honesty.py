@@ -12,7 +12,8 @@ Models (scikit-learn): ``logistic`` sees only spectral values (it cannot memoris
 DEM embedding), so, like a CNN reading the DEM around a pixel, it can recognise the coast
 and memorise where kelp grows on it.
 
-    .venv/bin/python benchmarks/split_honesty.py --data /tmp/synth --n-aoi 60
+    .venv/bin/python benchmarks/split_honesty.py --data /tmp/synth150s --n-aoi 150 --seed 12 \
+        --misaligned-share 0.3
 """
 
 from __future__ import annotations
@@ -156,10 +157,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("benchmarks/_data/synth_honesty"))
     parser.add_argument("--n-aoi", type=int, default=60)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--misaligned-share", type=float, default=0.03)
     parser.add_argument("--k", type=int, default=5)
     args = parser.parse_args()
     if not (args.data / "synth_truth.parquet").is_file():
-        generate_dataset(args.data, SynthConfig(n_aoi=args.n_aoi, seed=args.seed), workers=2)
+        synth = SynthConfig(
+            n_aoi=args.n_aoi, seed=args.seed, misaligned_share=args.misaligned_share
+        )
+        generate_dataset(args.data, synth, workers=2)
     truth = pd.read_parquet(args.data / "synth_truth.parquet")
     tiles = build_catalog(args.data).tiles
     grouped, groups = group_tiles_by_aoi(tiles, SplitConfig(), cache_dir=args.data / "_split")

@@ -5,6 +5,8 @@ thresholds and prints pairwise precision / recall of "same AOI" and the adjusted
 over all tiles, over tiles whose DEM has structure, and for pairs involving a shifted DEM.
 
     .venv/bin/python benchmarks/split_quality.py --n-aoi 200 --seed 11 --data /tmp/synth200
+    .venv/bin/python benchmarks/split_quality.py --n-aoi 150 --seed 12 --misaligned-share 0.3 \
+        --data /tmp/synth150s
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from kelpseg.synth import SynthConfig, generate_dataset
 THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.95, 0.97)
 
 
-def load_or_generate(data: Path, n_aoi: int, seed: int, workers: int) -> pd.DataFrame:
+def load_or_generate(data: Path, config: SynthConfig, workers: int) -> pd.DataFrame:
     """The truth table of ``data``, generating the dataset first if it is not there."""
     truth_path = data / "synth_truth.parquet"
     if not truth_path.is_file():
         start = time.perf_counter()
-        generate_dataset(data, SynthConfig(n_aoi=n_aoi, seed=seed), workers=workers)
+        generate_dataset(data, config, workers=workers)
         console.print(f"generated in {time.perf_counter() - start:.0f} s")
     return pd.read_parquet(truth_path)
 
@@ -71,11 +73,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("benchmarks/_data/synth_quality"))
     parser.add_argument("--n-aoi", type=int, default=200)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--misaligned-share", type=float, default=0.03)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--embedder", default="dem")
     args = parser.parse_args()
 
-    truth = load_or_generate(args.data, args.n_aoi, args.seed, args.workers)
+    synth = SynthConfig(n_aoi=args.n_aoi, seed=args.seed, misaligned_share=args.misaligned_share)
+    truth = load_or_generate(args.data, synth, args.workers)
     tiles = build_catalog(args.data).tiles.merge(truth, on=["tile_id", "split"])
     config = SplitConfig(embedder=args.embedder)
     start = time.perf_counter()
