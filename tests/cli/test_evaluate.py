@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from kelpseg.cli.evaluate import evaluate, parse_postprocess
 from kelpseg.errors import KelpsegError
-from kelpseg.synth import SynthConfig, generate_dataset
+from tests.cli.conftest import copy_labels_as_predictions
 
 app = typer.Typer()
 
@@ -25,25 +25,8 @@ app.command("evaluate")(evaluate)
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cli") / "data"
-    generate_dataset(
-        root, SynthConfig(n_aoi=3, seed=5, tiles_per_aoi=(2, 3)), workers=1, show_progress=False
-    )
-    assert any((root / "test_labels").glob("*_kelp.tif")), "the generator made no test tiles"
-    return root
-
-
-def _copy_labels_as_predictions(src: Path, dst: Path) -> Path:
-    dst.mkdir(parents=True, exist_ok=True)
-    for path in src.glob("*_kelp.tif"):
-        (dst / path.name).write_bytes(path.read_bytes())
-    return dst
-
-
 def test_evaluate_writes_the_report_and_applies_options(data: Path, tmp_path: Path) -> None:
-    preds = _copy_labels_as_predictions(data / "train_kelp", tmp_path / "preds")
+    preds = copy_labels_as_predictions(data / "train_kelp", tmp_path / "preds")
     out = tmp_path / "eval"
     args = [
         "evaluate",
@@ -73,7 +56,7 @@ def test_evaluate_writes_the_report_and_applies_options(data: Path, tmp_path: Pa
 
 
 def test_evaluate_errors_are_kelpseg_errors(data: Path, tmp_path: Path) -> None:
-    preds = _copy_labels_as_predictions(data / "train_kelp", tmp_path / "preds")
+    preds = copy_labels_as_predictions(data / "train_kelp", tmp_path / "preds")
     for extra in (["--thresholds", "0.3-0.7"], ["--set", "nonsense=1"], ["--compare", "x"]):
         result = runner.invoke(app, ["evaluate", str(preds), "--labels", str(data), *extra])
         assert isinstance(result.exception, KelpsegError), extra

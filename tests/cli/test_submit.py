@@ -6,14 +6,13 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 import typer
 from typer.testing import CliRunner
 
 from kelpseg.cli.submit import submit
 from kelpseg.errors import KelpsegError
 from kelpseg.io.tiles import write_mask
-from kelpseg.synth import SynthConfig, generate_dataset
+from tests.cli.conftest import copy_labels_as_predictions
 
 app = typer.Typer()
 
@@ -27,25 +26,8 @@ app.command("submit")(submit)
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cli") / "data"
-    generate_dataset(
-        root, SynthConfig(n_aoi=3, seed=5, tiles_per_aoi=(2, 3)), workers=1, show_progress=False
-    )
-    assert any((root / "test_labels").glob("*_kelp.tif")), "the generator made no test tiles"
-    return root
-
-
-def _copy_labels_as_predictions(src: Path, dst: Path) -> Path:
-    dst.mkdir(parents=True, exist_ok=True)
-    for path in src.glob("*_kelp.tif"):
-        (dst / path.name).write_bytes(path.read_bytes())
-    return dst
-
-
 def test_submit_writes_then_checks_an_archive(data: Path, tmp_path: Path) -> None:
-    preds = _copy_labels_as_predictions(data / "test_labels", tmp_path / "preds")
+    preds = copy_labels_as_predictions(data / "test_labels", tmp_path / "preds")
     out = tmp_path / "submission.tar"
     result = runner.invoke(app, ["submit", str(preds), "--catalog", str(data), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -56,7 +38,7 @@ def test_submit_writes_then_checks_an_archive(data: Path, tmp_path: Path) -> Non
 
 
 def test_submit_lists_problems_and_exits_one(data: Path, tmp_path: Path) -> None:
-    preds = _copy_labels_as_predictions(data / "test_labels", tmp_path / "preds")
+    preds = copy_labels_as_predictions(data / "test_labels", tmp_path / "preds")
     victim = sorted(preds.glob("*_kelp.tif"))[0]
     victim.unlink()
     write_mask(preds / "XX000_kelp.tif", np.zeros((350, 350), np.uint8))
