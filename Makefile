@@ -26,8 +26,8 @@ install: $(BIN)/.installed  ## create .venv with kelpseg and every extra
 demo: install  ## generate demo data and run the whole chain on it
 	bash scripts/demo.sh "$(DEMO_DIR)" "$(DEMO_AOI)"
 
-test: install  ## the full test suite with coverage (what CI runs; PYTEST_ARGS="-n 2" to parallelise)
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+test: install  ## the full test suite with coverage on 2 xdist workers (what CI runs)
+	$(BIN)/pytest -n 2 --cov --cov-report=term $(PYTEST_ARGS)
 
 test-fast: install  ## inner-loop subset: skips slow tests
 	$(BIN)/pytest -q -m "not slow" -x $(PYTEST_ARGS)

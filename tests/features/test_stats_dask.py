@@ -21,7 +21,7 @@ def test_dask_partials_merge_to_the_local_result(stats_tiles: list[Path]) -> Non
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        memory_limit="1GiB",
+        memory_limit="4GiB",  # a worker imports torch (~600 MiB); 1 GiB made Dask pause it forever
         dashboard_address=":0",
     ) as cluster:
         fanned = compute_band_stats(

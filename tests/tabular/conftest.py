@@ -111,7 +111,7 @@ def dask_cluster() -> Iterator[object]:
         host="127.0.0.1",
         dashboard_address=None,
         silence_logs=logging.ERROR,
-        memory_limit="2GiB",
+        memory_limit="4GiB",  # workers import torch; Dask pauses a worker at 80% of its limit
     )
     try:
         yield cluster
