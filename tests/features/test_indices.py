@@ -13,10 +13,12 @@ import torch
 from kelpseg.errors import KelpsegError
 from kelpseg.features import INDICES, ChannelStack, IndexEntry, available_channels
 from kelpseg.features.bands import BASE_BANDS, BandSet
+from kelpseg.features.firstplace import SPATIAL_ENTRIES
 from kelpseg.features.indices import SHADOW_PREFIX
 from kelpseg.features.spyndex_indices import landsat_constants
 
-MASK_ENTRIES = {"DEMWM", "NDVIWM", "NDWIWM"}
+# Entries without a formula: masks, and the per-tile spatial channels (tested in test_firstplace).
+MASK_ENTRIES = {"DEMWM", "NDVIWM", "NDWIWM", *SPATIAL_ENTRIES}
 FORMULA_ENTRIES = sorted(set(INDICES) - MASK_ENTRIES)
 SEED_INDICES = [
     "ATSAVI",

@@ -17,6 +17,7 @@ from kelpseg.errors import KelpsegError
 from kelpseg.features.aquatic import kelpseg_entries
 from kelpseg.features.bands import BASE_BANDS
 from kelpseg.features.entry import IndexEntry, formula_entry
+from kelpseg.features.firstplace import firstplace_entries
 from kelpseg.features.spyndex_indices import spyndex_entries
 
 # Same spyndex formula, the seed's constants (the Index DataBase's Landsat soil line).
@@ -38,7 +39,7 @@ def _build() -> tuple[dict[str, IndexEntry], dict[str, str]]:
             constants={**base.constants, **constants},
             reference=base.reference,
         )
-    for name, entry in kelpseg_entries().items():
+    for name, entry in {**kelpseg_entries(), **firstplace_entries()}.items():
         if name in spx:
             registry[SHADOW_PREFIX + name] = replace(spx[name], name=SHADOW_PREFIX + name)
         registry[name] = entry

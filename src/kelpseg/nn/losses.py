@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kelpseg.errors import KelpsegError
+from kelpseg.nn.boundary import BoundaryLoss
 from kelpseg.nn.config import LossConfig
+from kelpseg.nn.mcc import MCCLoss
 
 
 class WeightedBCE(nn.Module):
@@ -129,6 +131,27 @@ LOSSES: dict[str, LossSpec] = {
         "cross entropy with class weights [background, kelp] (the seed: [0.4, 0.6])",
     ),
     "soft_ce": LossSpec(SmoothedBCE, {"smooth_factor": 0.1}, "cross entropy with label smoothing"),
+    "mcc": LossSpec(
+        MCCLoss, {"eps": 1e-5}, "1 - Matthews correlation of the soft confusion matrix"
+    ),
+    "boundary": LossSpec(
+        BoundaryLoss,
+        {"max_distance": None},
+        "boundary loss: probability x signed distance to the true kelp edge, per tile; 0 at "
+        "the truth (targets thresholded at 0.5)",
+        hard_targets=True,
+    ),
+}
+
+# Named loss configs: ``loss: first-place`` in YAML (or ``--set loss=first-place``) expands to
+# these terms. first-place: the 1st place's focal + soft Dice + boundary; the weights are a
+# starting point (the boundary term's distances reach hundreds of pixels), not theirs.
+LOSS_PRESETS: dict[str, list[dict[str, Any]]] = {
+    "first-place": [
+        {"name": "focal", "weight": 1.0, "params": {"gamma": 2.0}},
+        {"name": "dice", "weight": 1.0},
+        {"name": "boundary", "weight": 0.01},
+    ],
 }
 
 
