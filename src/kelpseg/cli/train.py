@@ -83,12 +83,23 @@ def train(
     devices: Devices = None,
     num_nodes: NumNodes = None,
     strategy: Strategy = None,
+    full_fit: Annotated[
+        bool,
+        typer.Option(
+            "--full-fit", help="Train on all folds, no validation; keep the last checkpoint."
+        ),
+    ] = False,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (sets trainer.max_epochs).")] = None,
 ) -> None:
     """Train one model on a fold of the split catalog; print its learning curve and val Dice."""
+    from kelpseg.errors import KelpsegError
     from kelpseg.nn.train import train as run_training
 
+    if full_fit and fold is not None:
+        raise KelpsegError("--full-fit trains on every fold; leave out --fold", "--full-fit")
     shortcuts = _shortcuts(experiment, run_name, devices, num_nodes, strategy)
-    shortcuts["data.fold"] = fold
+    shortcuts["data.fold"] = "null" if full_fit else fold
+    shortcuts["trainer.max_epochs"] = epochs
     cfg = _load(config, set_, shortcuts)
     result = run_training(cfg, resume=resume)
     console.print(_curve(result, f"training of {cfg.output_dir}"))

@@ -117,6 +117,28 @@ def _per_sample_quantile(x: torch.Tensor, params: Params, config: FeatureConfig)
     return _rescale(x, low, high)
 
 
+#: ImageNet per-channel mean and std (R, G, B) that pretrained stems expect.
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+def _clip_imagenet_params(
+    stats: BandStats, channels: Sequence[str], config: FeatureConfig
+) -> dict[str, torch.Tensor]:
+    params = _quantile_params(stats, channels, config)
+    # Input channel i meets the stem weights of ImageNet channel i % 3 (how smp and
+    # load_encoder_weights widen a 3-channel stem), so it gets that channel's mean and std.
+    index = [i % 3 for i in range(len(channels))]
+    params["mean"] = torch.tensor([IMAGENET_MEAN[i] for i in index], dtype=torch.float32)
+    params["std"] = torch.tensor([IMAGENET_STD[i] for i in index], dtype=torch.float32)
+    return params
+
+
+def _clip_imagenet(x: torch.Tensor, params: Params, config: FeatureConfig) -> torch.Tensor:
+    unit = ((x - params["offset"]) / params["scale"]).clamp(0.0, 1.0)
+    return (unit - params["mean"]) / params["std"]
+
+
 NORMALIZERS: dict[str, Normalizer] = {
     n.name: n
     for n in (
@@ -139,6 +161,14 @@ NORMALIZERS: dict[str, Normalizer] = {
             _minmax_params,
             _affine,
             True,
+        ),
+        Normalizer(
+            "clip-imagenet",
+            "clipped to the dataset's [q_low, q_high] and scaled to [0, 1], then ImageNet "
+            "mean/std (channel i takes RGB channel i % 3; the 3rd place's, for pretrained stems)",
+            True,
+            _clip_imagenet_params,
+            _clip_imagenet,
         ),
         Normalizer(
             "per-sample-quantile",

@@ -26,8 +26,31 @@ ARCHITECTURES: dict[str, str] = {
     )
 }  # fmt: skip
 
+# Architectures from optional packages: name users see -> the extra that provides it.
+OPTIONAL_ARCHITECTURES: dict[str, str] = {"SwinUNETR": "monai"}
+
 FreezeStrategy = Literal["none", "frozen_encoder", "freeze_then_unfreeze"]
 Precision = Literal["32", "16-mixed", "bf16-mixed"]
+
+
+class AuxHeadConfig(StrictModel):
+    """Auxiliary tile-level head on the encoder's deepest features (smp ``aux_params``).
+
+    It predicts two numbers per tile: a has-kelp logit (BCE against "any kelp pixel") and a
+    kelp-fraction logit (BCE against the share of kelp pixels, a regression in [0, 1]). It only
+    shapes the encoder during training; inference ignores it.
+
+    Attributes:
+        enabled: add the head.
+        has_kelp_weight: loss weight of the has-kelp classification.
+        fraction_weight: loss weight of the kelp-fraction regression.
+        dropout: dropout before the head's linear layer.
+    """
+
+    enabled: bool = False
+    has_kelp_weight: float = Field(default=0.1, ge=0.0)
+    fraction_weight: float = Field(default=0.1, ge=0.0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class ModelConfig(StrictModel):
@@ -44,7 +67,11 @@ class ModelConfig(StrictModel):
             weights are spread over any number of input channels).
         arch_kwargs: extra keyword arguments of the smp architecture (``decoder_attention_type:
             scse``, ``decoder_channels``, ``img_size`` for Swin encoders ...).
-        head: ``binary``: one logit per pixel, sigmoid probability.
+        head: ``binary``: one logit per pixel, sigmoid probability; ``multiclass``: two
+            logits (background, kelp) with a softmax and multiclass losses, as the log's runs.
+            Inference always sees one kelp logit (``z_kelp - z_background``).
+        aux_head: an auxiliary tile-level head (has-kelp and kelp fraction) and its loss
+            weights (the 1st place's).
         freeze: keep the encoder trainable (``none``), frozen for the whole run
             (``frozen_encoder``), or frozen until epoch ``unfreeze_epoch``.
         unfreeze_epoch: first epoch (0-based) with a trainable encoder.
@@ -60,7 +87,8 @@ class ModelConfig(StrictModel):
     encoder_weights: str | None = "imagenet"
     encoder_weights_path: Path | None = None
     arch_kwargs: dict[str, Any] = Field(default_factory=dict)
-    head: Literal["binary"] = "binary"
+    head: Literal["binary", "multiclass"] = "binary"
+    aux_head: AuxHeadConfig = Field(default_factory=lambda: AuxHeadConfig())
     freeze: FreezeStrategy = "none"
     unfreeze_epoch: int = Field(default=1, ge=1)
     channels_last: bool = False
@@ -71,16 +99,24 @@ class ModelConfig(StrictModel):
     @field_validator("arch")
     @classmethod
     def _known_arch(cls, value: str) -> str:
+        optional = {name.lower(): name for name in OPTIONAL_ARCHITECTURES}
+        if value.lower() in optional:
+            return optional[value.lower()]
         if value.lower() not in ARCHITECTURES:
-            raise ValueError(
-                f"unknown architecture {value!r}; one of {', '.join(ARCHITECTURES.values())}"
-            )
+            known = [*ARCHITECTURES.values(), *OPTIONAL_ARCHITECTURES]
+            raise ValueError(f"unknown architecture {value!r}; one of {', '.join(known)}")
         return ARCHITECTURES[value.lower()]
+
+    @property
+    def out_channels(self) -> int:
+        """Logits per pixel the network outputs: 1 (binary head) or 2 (multiclass head)."""
+        return 2 if self.head == "multiclass" else 1
 
     @field_validator("arch_kwargs")
     @classmethod
     def _no_reserved_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
-        reserved = {"encoder_name", "encoder_weights", "in_channels", "classes"} & set(value)
+        reserved = {"encoder_name", "encoder_weights", "in_channels", "classes", "aux_params"}
+        reserved &= set(value)
         if reserved:
             raise ValueError(f"set {', '.join(sorted(reserved))} through the model keys instead")
         return value
@@ -104,7 +140,8 @@ class LossTerm(StrictModel):
 class LossConfig(StrictModel):
     """The training loss: a weighted sum of terms (the seed's best: Dice alone).
 
-    YAML accepts a shorthand: ``loss: dice`` or ``loss: [{name: ce, weight: 1}, {name: dice}]``.
+    YAML accepts a shorthand: ``loss: dice`` or ``loss: [{name: ce, weight: 1}, {name: dice}]``,
+    and a preset of :data:`kelpseg.nn.losses.LOSS_PRESETS` by name (``loss: first-place``).
     """
 
     terms: list[LossTerm] = Field(
@@ -115,6 +152,10 @@ class LossConfig(StrictModel):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, str):
+            from kelpseg.nn.losses import LOSS_PRESETS  # here: losses imports this module
+
+            if value in LOSS_PRESETS:
+                return {"terms": LOSS_PRESETS[value]}
             return {"terms": [{"name": value}]}
         if isinstance(value, list):
             return {"terms": value}
@@ -130,7 +171,11 @@ class OptimConfig(StrictModel):
         weight_decay: the seed's sweep 1e-2..1e-5 peaked at 1e-4.
         momentum: SGD momentum (also beta1 is left at its default for Adam/AdamW).
         nesterov: Nesterov momentum for SGD.
-        encoder_lr_scale: encoder learning rate = lr x this (1 = one rate for all).
+        encoder_lr_scale: encoder learning rate = lr x this (1 = one rate for all); the
+            3rd place's "decoder k x encoder" is ``1 / k``.
+        layer_decay: layer-wise learning-rate decay inside the encoder (the 1st place's):
+            the deepest encoder block keeps ``lr x encoder_lr_scale``, each shallower block
+            gets this factor more (1 = off).
         scheduler: ``onecycle``, ``cosine`` (with linear warm-up), ``plateau`` or ``none``.
         pct_start, div_factor, final_div_factor: OneCycle shape (start lr = lr / div_factor,
             final lr = start / final_div_factor).
@@ -145,6 +190,7 @@ class OptimConfig(StrictModel):
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
     nesterov: bool = False
     encoder_lr_scale: float = Field(default=1.0, ge=0.0)
+    layer_decay: float = Field(default=1.0, gt=0.0, le=1.0)
     scheduler: Literal["onecycle", "cosine", "plateau", "none"] = "onecycle"
     pct_start: float = Field(default=0.1, gt=0.0, lt=1.0)
     div_factor: float = Field(default=2.0, gt=0.0)

@@ -17,11 +17,14 @@ from torch import nn
 
 from kelpseg.console import err_console
 from kelpseg.errors import KelpsegError
-from kelpseg.nn.config import ModelConfig
+from kelpseg.nn.config import OPTIONAL_ARCHITECTURES, ModelConfig
 
 
 def create_model(config: ModelConfig, in_channels: int, *, pretrained: bool = True) -> nn.Module:
-    """Build the network of ``config`` for ``in_channels`` input channels and one output logit.
+    """Build the network of ``config`` for ``in_channels`` input channels.
+
+    The network outputs ``config.out_channels`` logits per pixel (1, or 2 for the multiclass
+    head) and, with ``config.aux_head``, a tuple ``(mask logits, (N, 2) tile logits)``.
 
     Args:
         config: architecture, encoder and weights.
@@ -32,6 +35,10 @@ def create_model(config: ModelConfig, in_channels: int, *, pretrained: bool = Tr
         KelpsegError: unknown architecture, encoder or weight name, bad ``arch_kwargs``, or an
             unusable ``encoder_weights_path``; each names its config key.
     """
+    if config.arch in OPTIONAL_ARCHITECTURES:
+        from kelpseg.nn.swin import create_swin_unetr
+
+        return create_swin_unetr(config, in_channels)
     weights: str | bool | None = config.encoder_weights if pretrained else None
     if weights is not None and config.encoder.startswith("tu-"):
         weights = True  # timm encoders carry their pretrained tag in the name
@@ -58,7 +65,8 @@ def _smp_model(config: ModelConfig, in_channels: int, weights: str | bool | None
             encoder_name=config.encoder,
             encoder_weights=weights,  # smp takes True for tu- names
             in_channels=in_channels,
-            classes=1,
+            classes=config.out_channels,
+            aux_params=aux_params(config),
             **config.arch_kwargs,
         )
     except KeyError as exc:
@@ -75,6 +83,28 @@ def _smp_model(config: ModelConfig, in_channels: int, weights: str | bool | None
         raise KelpsegError(
             f"cannot build {config.arch} with {config.encoder} ({first})", key
         ) from exc
+
+
+def aux_params(config: ModelConfig) -> dict[str, Any] | None:
+    """smp's ``aux_params`` for the auxiliary tile head (None when it is off).
+
+    Two outputs per tile, both logits: has-kelp and kelp fraction.
+    """
+    if not config.aux_head.enabled:
+        return None
+    return {"classes": 2, "pooling": "avg", "dropout": config.aux_head.dropout or None}
+
+
+def kelp_logit(out: torch.Tensor) -> torch.Tensor:
+    """The kelp logit (N, 1, H, W) of a network's mask output (N, 1 or 2, H, W).
+
+    A binary head's logit is returned as it is; for a 2-class softmax head the difference
+    ``z_kelp - z_background`` is the logit whose sigmoid equals the softmax's kelp probability,
+    so predict, TTA, ensembles and the ONNX graph treat both heads alike.
+    """
+    if out.shape[1] == 2:
+        return out[:, 1:2] - out[:, 0:1]
+    return out
 
 
 def load_encoder_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:

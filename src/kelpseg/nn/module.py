@@ -31,12 +31,12 @@ from torchmetrics.classification import (
 from kelpseg import __version__
 from kelpseg.config import validate_config
 from kelpseg.errors import KelpsegError
-from kelpseg.features.channels import InputBuilder
 from kelpseg.features.stats import BandStats
 from kelpseg.nn.config import TrainConfig
+from kelpseg.nn.data.stacked import build_inputs
 from kelpseg.nn.data.transforms import Augmenter, InputSizer
-from kelpseg.nn.losses import build_loss
-from kelpseg.nn.models import create_model
+from kelpseg.nn.heads import aux_losses, build_head_loss
+from kelpseg.nn.models import create_model, kelp_logit
 from kelpseg.nn.optim import configure_optimization
 
 CHECKPOINT_KEY = "kelpseg"
@@ -75,7 +75,8 @@ class KelpSegModule(L.LightningModule):
         inputs: raw (N, 7, H, W) int16 -> normalised (N, C, H, W) float input.
         sizer: pads or resizes to what the network accepts, and back.
         augment: training-batch augmentation (identity in eval mode).
-        model: the smp network (one logit per pixel).
+        model: the smp network (one logit per pixel, or two for the multiclass head; with
+            the auxiliary head also (N, 2) tile logits).
         confusion: the last validation epoch's 2x2 confusion matrix (rows: true 0/1).
     """
 
@@ -85,14 +86,14 @@ class KelpSegModule(L.LightningModule):
         super().__init__()
         self.config = config
         self.stats = stats
-        self.inputs = InputBuilder(config.features, stats)
+        self.inputs = build_inputs(config.features, stats, config.data.stacked)
         self.sizer = InputSizer.from_config(config.data.sizing)
         self.augment = Augmenter(config.data.augment)
-        self.in_channels = len(config.features.channels)
+        self.in_channels = len(config.features.channels) + len(config.data.stacked)
         self.model = create_model(config.model, self.in_channels, pretrained=pretrained)
         if config.model.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.loss = build_loss(config.loss)
+        self.loss = build_head_loss(config.loss, config.model.head)
         threshold = config.trainer.threshold
         self.train_metrics = segmentation_metrics("train/", threshold)
         self.val_metrics = segmentation_metrics("val/", threshold)
@@ -102,18 +103,29 @@ class KelpSegModule(L.LightningModule):
 
     # -- forward passes ---------------------------------------------------------------------
 
-    def logits(self, x: Tensor) -> Tensor:
-        """Network logits (N, 1, H', W') of an already built and sized input batch."""
+    def network_outputs(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Head logits (N, 1 or 2, H', W') of a built and sized batch, and the (N, 2) tile
+        logits of the auxiliary head (None without it)."""
         if self.config.model.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         out = self.model(x)
-        return out[0] if isinstance(out, tuple) else out
+        if isinstance(out, tuple):
+            return out[0], out[1]
+        return out, None
 
-    def forward(self, raw: Tensor) -> Tensor:
-        """Logits (N, 1, H, W) for a raw int16 batch, at the tiles' own size."""
+    def logits(self, x: Tensor) -> Tensor:
+        """Kelp logits (N, 1, H', W') of an already built and sized input batch (any head)."""
+        return kelp_logit(self.network_outputs(x)[0])
+
+    def head_outputs(self, raw: Tensor) -> Tensor:
+        """Head logits (N, 1 or 2, H, W) for a raw int16 batch, at the tiles' own size."""
         x = self.inputs(raw)
         hw = (int(x.shape[-2]), int(x.shape[-1]))
-        return self.sizer.restore(self.logits(self.sizer(x)), hw)
+        return self.sizer.restore(self.network_outputs(self.sizer(x))[0], hw)
+
+    def forward(self, raw: Tensor) -> Tensor:
+        """Kelp logits (N, 1, H, W) for a raw int16 batch, at the tiles' own size."""
+        return kelp_logit(self.head_outputs(raw))
 
     def predict_probabilities(self, raw: Tensor) -> Tensor:
         """Kelp probabilities (N, 1, H, W) in float32 for a raw int16 batch."""
@@ -135,10 +147,15 @@ class KelpSegModule(L.LightningModule):
         hw = (int(x.shape[-2]), int(x.shape[-1]))
         x, y = self.sizer(x), self.sizer.size_mask(batch["mask"].float())
         x, y = self.augment(x, y, self._augment_rng)
-        logits = self.sizer.restore(self.logits(x), hw)
-        y = self.sizer.restore(y, hw).clamp(0.0, 1.0)
-        parts = self.loss.breakdown(logits, y)
+        out, tile_logits = self.network_outputs(x)
+        out = self.sizer.restore(out, hw)
+        y = self.sizer.restore_mask(y, hw).clamp(0.0, 1.0)
+        parts = self.loss.breakdown(out, y)
         loss = self.loss.combine(parts)
+        if tile_logits is not None:
+            aux = aux_losses(tile_logits, y, self.config.model.aux_head)
+            loss = loss + torch.stack(list(aux.values())).sum()
+            parts.update(aux)
         n = int(x.shape[0])
         self.log("step/loss", loss, on_step=True, on_epoch=False, batch_size=n)
         self.log("step/lr", self._base_lr(), on_step=True, on_epoch=False, batch_size=n)
@@ -146,7 +163,8 @@ class KelpSegModule(L.LightningModule):
         if len(parts) > 1:
             for name, value in parts.items():
                 self.log(f"train/loss_{name}", value, on_epoch=True, batch_size=n, sync_dist=True)
-        self.train_metrics.update(torch.sigmoid(logits.detach().float()), (y > 0.5).int())
+        prob = torch.sigmoid(kelp_logit(out.detach()).float())
+        self.train_metrics.update(prob, (y > 0.5).int())
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -162,10 +180,10 @@ class KelpSegModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
         """Update the epoch's metrics; returns the probabilities (for the image grid)."""
-        logits = self(batch["image"])
+        out = self.head_outputs(batch["image"])
         y = batch["mask"].float()
-        loss = self.loss(logits, y)
-        prob = torch.sigmoid(logits.float())
+        loss = self.loss(out, y)
+        prob = torch.sigmoid(kelp_logit(out).float())
         target = (y > 0.5).int()
         self.val_metrics.update(prob, target)
         self.val_confusion.update(prob, target)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import torch
 
 from kelpseg.nn.config import OptimConfig
+from kelpseg.nn.layer_decay import layer_decay_groups
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,
@@ -24,16 +25,24 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 def param_groups(model: torch.nn.Module, config: OptimConfig) -> list[dict[str, Any]]:
     """Parameter groups: the decoder and heads at ``lr``, the encoder at ``lr x encoder_lr_scale``.
 
-    One group when the scale is 1. The base group comes first (its lr is the one logged).
+    One group when the scale is 1. The base group comes first (its lr is the one logged). With
+    ``layer_decay`` < 1 the encoder is split into per-block groups
+    (:func:`~kelpseg.nn.layer_decay.layer_decay_groups`).
     """
     encoder = getattr(model, "encoder", None)
-    if encoder is None or config.encoder_lr_scale == 1.0:
+    if encoder is None or (config.encoder_lr_scale == 1.0 and config.layer_decay == 1.0):
         return [{"params": list(model.parameters()), "lr": config.lr}]
     enc_ids = {id(p) for p in encoder.parameters()}
     rest = [p for p in model.parameters() if id(p) not in enc_ids]
+    encoder_lr = config.lr * config.encoder_lr_scale
+    if config.layer_decay != 1.0:
+        return [
+            {"params": rest, "lr": config.lr},
+            *layer_decay_groups(encoder, encoder_lr, config.layer_decay),
+        ]
     return [
         {"params": rest, "lr": config.lr},
-        {"params": list(encoder.parameters()), "lr": config.lr * config.encoder_lr_scale},
+        {"params": list(encoder.parameters()), "lr": encoder_lr},
     ]
 
 

@@ -119,11 +119,10 @@ def _threshold(
 
 def _tile_sizes(modules: Sequence[KelpSegModule]) -> tuple[int, int, int | None]:
     """(tile size, min size, max size) the members accept together."""
-    fixed = {m.sizer.size for m in modules if m.sizer.size is not None}
-    if len(fixed) > 1:
-        raise KelpsegError(f"ensemble members pad or resize to different sizes: {sorted(fixed)}")
-    tile_size = min(fixed) if fixed and min(fixed) < TILE_SIZE else TILE_SIZE
+    # Resized members take tiles of any size (each resamples its own way, so members trained
+    # at several resolutions mix); a member padding to a fixed size caps the tile size.
     pad_fixed = [m.sizer.size for m in modules if m.sizer.size and m.sizer.strategy == "pad"]
+    tile_size = min(pad_fixed) if pad_fixed and min(pad_fixed) < TILE_SIZE else TILE_SIZE
     return tile_size, max(min_tile_size(m.sizer) for m in modules), min(pad_fixed, default=None)
 
 

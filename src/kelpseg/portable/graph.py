@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from kelpseg.errors import KelpsegError
 from kelpseg.features.channels import InputBuilder
 from kelpseg.nn.data.transforms import InputSizer
+from kelpseg.nn.models import kelp_logit
 from kelpseg.nn.module import KelpSegModule, stats_to_text
 
 #: Above this many bytes of weights the graph keeps them in ``model.onnx.data`` (protobuf: 2 GB).
@@ -142,7 +143,9 @@ class PortableEnsemble(nn.Module):
         for i, (network, sizer) in enumerate(zip(self.networks, self.sizers, strict=True)):
             out = network(sizer(inputs[self.builder_of[i]]))
             restore: Any = sizer.restore  # ExportSizer or StaticSizer (ModuleList loses the type)
-            logits = restore(out[0] if isinstance(out, tuple) else out, height, width)
+            # A 2-class softmax head becomes its kelp logit; an auxiliary tile head is dropped.
+            head = kelp_logit(out[0] if isinstance(out, tuple) else out)
+            logits = restore(head, height, width)
             term = torch.sigmoid(logits.float())
             if self.mode == "mean_logit":
                 p = term.clamp(_EPS, 1.0 - _EPS)

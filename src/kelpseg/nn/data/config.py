@@ -76,6 +76,46 @@ class AugmentConfig(StrictModel):
     rotate_padding: Literal["reflection", "zeros", "border"] = Field(
         default="reflection", description="how pixels rotated in from outside the tile are filled"
     )
+    mosaic: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Mosaic: four tiles of the batch -> one"
+    )
+    mosaic_min_share: float = Field(
+        default=0.25, gt=0.0, le=0.5, description="smallest side of a Mosaic quadrant (share)"
+    )
+    cutmix: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="CutMix: a box pasted from another tile"
+    )
+    cutmix_area: tuple[float, float] = Field(
+        default=(0.1, 0.5), description="CutMix box area, uniform in [low, high] (share of tile)"
+    )
+    soft_label_sigma: float = Field(
+        default=0.0, ge=0.0, description="Gaussian blur of targets, pixels (0 = hard labels)"
+    )
+    holes: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="chance of blanking random rectangles (image: holes_fill, mask: 0)",
+    )
+    holes_max: int = Field(default=4, ge=1, description="at most this many rectangles")
+    holes_size: tuple[float, float] = Field(
+        default=(0.05, 0.2), description="(min, max) rectangle side as a fraction of the tile"
+    )
+    holes_fill: float = Field(default=0.0, description="value of blanked image pixels")
+
+    @model_validator(mode="after")
+    def _holes_size_order(self) -> Self:
+        low, high = self.holes_size
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(f"holes_size must satisfy 0 < min <= max <= 1, got {self.holes_size}")
+        return self
+
+    @model_validator(mode="after")
+    def _cutmix_area_order(self) -> Self:
+        low, high = self.cutmix_area
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(f"cutmix_area must satisfy 0 < low <= high <= 1, got {low, high}")
+        return self
 
 
 class SizingConfig(StrictModel):
@@ -91,6 +131,11 @@ class SizingConfig(StrictModel):
     pad_mode: Literal["reflect", "zeros", "replicate"] = Field(default="reflect")
     interpolation: Literal["bilinear", "bicubic"] = Field(
         default="bilinear", description="for resize"
+    )
+    mask_interpolation: Literal["soft", "nearest", "bilinear"] = Field(
+        default="soft",
+        description="masks under resize: soft (as the image, clamped to [0, 1]), nearest, or "
+        "bilinear then thresholded at 0.5",
     )
 
     @model_validator(mode="after")
@@ -120,6 +165,11 @@ class DataConfig(StrictModel):
     )
     predict_split: Literal["test", "val", "train", "holdout"] = Field(
         default="test", description="catalog tiles the predict loader serves (holdout = fold -1)"
+    )
+    stacked: dict[str, Path] = Field(
+        default_factory=dict,
+        description="stored per-tile channels appended to the input, e.g. {TREEPROB: treeprob/} "
+        "(out-of-fold tree probabilities, kelpseg.tabular.stacking)",
     )
 
     batch_size: int = Field(default=32, ge=1)

@@ -128,8 +128,17 @@ class RandomRotation(BatchAugmentation):
 
 
 def build_augmentations(config: AugmentConfig) -> list[BatchAugmentation]:
-    """The augmentations a config switches on, in application order (p = 0 ones left out)."""
+    """The augmentations a config switches on, in application order (p = 0 ones left out).
+
+    Soft labels first (each tile's own mask is blurred, never across a mixing seam), then the
+    per-tile geometry, then Mosaic and CutMix (which then mix tiles already turned differently).
+    """
+    # Here: mixing's classes subclass BatchAugmentation from this module.
+    from kelpseg.nn.data.mixing import CutMix, Mosaic, SoftLabels
+
     ops: list[BatchAugmentation] = []
+    if config.soft_label_sigma > 0:
+        ops.append(SoftLabels(config.soft_label_sigma))
     if config.hflip > 0:
         ops.append(RandomFlip(config.hflip, dim=-1))
     if config.vflip > 0:
@@ -145,6 +154,16 @@ def build_augmentations(config: AugmentConfig) -> list[BatchAugmentation]:
                 config.rotate_padding,
             )
         )
+    if config.holes > 0:
+        from kelpseg.nn.data.holes import RandomHoles  # imports this module
+
+        ops.append(
+            RandomHoles(config.holes, config.holes_max, config.holes_size, config.holes_fill)
+        )
+    if config.mosaic > 0:
+        ops.append(Mosaic(config.mosaic, config.mosaic_min_share))
+    if config.cutmix > 0:
+        ops.append(CutMix(config.cutmix, config.cutmix_area))
     return ops
 
 
@@ -193,6 +212,8 @@ class InputSizer(nn.Module):
         pad_mode: ``"reflect"`` (mirror, repeated for pads wider than the tile), ``"zeros"``
             or ``"replicate"``.
         interpolation: ``"bilinear"`` or ``"bicubic"`` for resizing.
+        mask_interpolation: how masks are resized: ``"soft"`` (like the image, clamped to
+            [0, 1]), ``"nearest"``, or ``"bilinear"`` then thresholded at 0.5 (hard labels).
     """
 
     def __init__(
@@ -203,6 +224,7 @@ class InputSizer(nn.Module):
         *,
         pad_mode: Literal["reflect", "zeros", "replicate"] = "reflect",
         interpolation: Literal["bilinear", "bicubic"] = "bilinear",
+        mask_interpolation: Literal["soft", "nearest", "bilinear"] = "soft",
     ) -> None:
         super().__init__()
         if multiple < 1 or (size is not None and (size < 1 or size % multiple)):
@@ -211,6 +233,7 @@ class InputSizer(nn.Module):
             raise KelpsegError(f"unknown sizing strategy {strategy!r} (pad or resize)")
         self.size, self.strategy, self.multiple = size, strategy, multiple
         self.pad_mode, self.interpolation = pad_mode, interpolation
+        self.mask_interpolation = mask_interpolation
 
     @classmethod
     def from_config(cls, config: SizingConfig) -> InputSizer:
@@ -221,6 +244,7 @@ class InputSizer(nn.Module):
             config.multiple,
             pad_mode=config.pad_mode,
             interpolation=config.interpolation,
+            mask_interpolation=config.mask_interpolation,
         )
 
     def target_hw(self, height: int, width: int) -> tuple[int, int]:
@@ -249,14 +273,27 @@ class InputSizer(nn.Module):
             return pred[..., top : top + h, left : left + w]
         return self._resize(pred, (h, w))
 
+    def restore_mask(self, y: Tensor, original_hw: tuple[int, int]) -> Tensor:
+        """Bring a sized mask batch back to ``original_hw`` (``mask_interpolation`` applies)."""
+        if self.strategy == "pad" or tuple(y.shape[-2:]) == tuple(original_hw):
+            return self.restore(y, original_hw)
+        return self._resize_mask(y, original_hw)
+
+    def _resize_mask(self, y: Tensor, hw: tuple[int, int]) -> Tensor:
+        if self.mask_interpolation == "nearest":
+            return F.interpolate(y, size=hw, mode="nearest-exact")
+        if self.mask_interpolation == "bilinear":
+            out = F.interpolate(y, size=hw, mode="bilinear", align_corners=False)
+            return (out >= 0.5).to(y.dtype)
+        return self._resize(y, hw).clamp(0.0, 1.0)
+
     def _size(self, x: Tensor, mask: bool) -> Tensor:
         h, w = x.shape[-2:]
         big_h, big_w = self.target_hw(h, w)
         if (big_h, big_w) == (h, w):
             return x
         if self.strategy == "resize":
-            out = self._resize(x, (big_h, big_w))
-            return out.clamp(0.0, 1.0) if mask else out
+            return self._resize_mask(x, (big_h, big_w)) if mask else self._resize(x, (big_h, big_w))
         if big_h < h or big_w < w:
             raise KelpsegError(
                 f"tiles of {h}x{w} px do not fit input size {self.size} by padding "
