@@ -8,8 +8,9 @@ TORCH_PKGS ?= torch==2.14.1 torchvision==0.29.1
 DEMO_DIR ?= demo-output
 DEMO_AOI ?= 40
 PYTEST_ARGS ?=
+LIGHT_VENV ?= .venv-light
 
-.PHONY: help install demo test test-fast lint format typecheck clean
+.PHONY: help install demo test test-fast light-check lint format typecheck clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +32,16 @@ test: install  ## the full test suite with coverage on 2 xdist workers (what CI 
 
 test-fast: install  ## inner-loop subset: skips slow tests
 	$(BIN)/pytest -q -m "not slow" -x $(PYTEST_ARGS)
+
+# The light install: core dependencies only (no extras), as `pip install kelpseg` gets them.
+$(LIGHT_VENV)/.installed: pyproject.toml
+	rm -rf $(LIGHT_VENV)
+	$(PYTHON) -m venv $(LIGHT_VENV)
+	$(LIGHT_VENV)/bin/python -m pip install --quiet -e .
+	touch $@
+
+light-check: install $(LIGHT_VENV)/.installed  ## the light install (no torch) runs an exported package
+	bash scripts/light_check.sh "$(LIGHT_VENV)" "$(DEMO_DIR)/light-check"
 
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check src tests

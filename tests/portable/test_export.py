@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from kelpseg.errors import KelpsegError
-from kelpseg.inference.loading import load_predictor
+from kelpseg.inference.loading import load_torch_predictor
 from kelpseg.nn.module import KelpSegModule
 from kelpseg.portable import load_onnx_predictor, verify_package
 from kelpseg.portable.export import export_model
@@ -53,7 +53,7 @@ def test_ensemble_matches_the_torch_predictor(
     ensemble_package: Path, members: dict[str, Path], height: int, width: int
 ) -> None:
     order = [members["UnetPlusPlus"], members["Segformer"], members["Unet"]]
-    reference = load_predictor(order, [2.0, 1.0, 1.0], device="cpu")
+    reference = load_torch_predictor(order, [2.0, 1.0, 1.0], device="cpu")
     predictor = load_onnx_predictor(ensemble_package, device="cpu", quiet=True)
     raw = with_missing(crafted_tiles(2, height, width, seed=7 * height))
     got, expected = predictor.predict_batch(raw), reference.predict_batch(raw)

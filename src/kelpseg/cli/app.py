@@ -1,6 +1,7 @@
 """Entry point of the ``kelpseg`` command and its error handling.
 
-Every subcommand lives in its own module under ``kelpseg.cli`` and is registered here.
+Every subcommand lives in its own module under ``kelpseg.cli`` and is registered here by name:
+its module is imported only when it runs, so the light install (no torch) runs what it can.
 A :class:`~kelpseg.errors.KelpsegError` becomes one line on stderr and exit code 2;
 ``kelpseg --debug ...`` shows the traceback instead.
 """
@@ -11,27 +12,19 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from typer.exceptions import TyperException
 
 from kelpseg import __version__
-from kelpseg.cli import data as data_cmds
-from kelpseg.cli import eda as eda_cmds
-from kelpseg.cli import evaluate as evaluate_cmds
-from kelpseg.cli import features as features_cmds
-from kelpseg.cli import portable as portable_cmds
-from kelpseg.cli import predict as predict_cmds
-from kelpseg.cli import prepare as prepare_cmds
-from kelpseg.cli import scenes as scenes_cmds
-from kelpseg.cli import split as split_cmds
-from kelpseg.cli import submit as submit_cmds
-from kelpseg.cli import synth as synth_cmds
-from kelpseg.cli import tabular as tabular_cmds
-from kelpseg.cli import train as train_cmds
-from kelpseg.cli import tune as tune_cmds
+from kelpseg.cli.lazy import LazyCommands, missing_extra
 from kelpseg.console import err_console
-from kelpseg.errors import KelpsegError
+from kelpseg.errors import KelpsegError, MissingExtraError
 
+#: Commands imported when they run (see kelpseg.cli.lazy): register new ones below with
+#: ``commands.add(NAME, "kelpseg.cli.MODULE:FUNCTION_OR_TYPER_APP", HELP, EXTRA)``.
+commands = LazyCommands()
 app = typer.Typer(
+    cls=commands.group_class(),
     name="kelpseg",
     help="Map kelp canopy in Landsat imagery: data checks, EDA, training, inference, scenes.",
     no_args_is_help=True,
@@ -61,61 +54,111 @@ def _root(
     _state["debug"] = debug
 
 
-app.command("synth", help="Generate a demo dataset in the Kelp Wanted layout.")(synth_cmds.synth)
-app.command("validate", help="Check every file of a dataset; exit 1 if problems are found.")(
-    data_cmds.validate
+_add = commands.add
+_add("synth", "kelpseg.cli.synth:synth", "Generate a demo dataset in the Kelp Wanted layout.")
+_add(
+    "validate",
+    "kelpseg.cli.data:validate",
+    "Check every file of a dataset; exit 1 if problems are found.",
 )
-app.command("catalog", help="Build the tile catalog (parquet) and print a dataset summary.")(
-    data_cmds.catalog
+_add(
+    "catalog",
+    "kelpseg.cli.data:catalog",
+    "Build the tile catalog (parquet) and print a dataset summary.",
 )
-app.command("prepare", help="Pack tiles and labels into a memory-mapped store for fast training.")(
-    prepare_cmds.prepare
+_add(
+    "prepare",
+    "kelpseg.cli.prepare:prepare",
+    "Pack tiles and labels into a memory-mapped store for fast training.",
 )
-app.command(
-    "evaluate", help="Score predictions on a labelled set: Dice, threshold sweep, HTML report."
-)(evaluate_cmds.evaluate)
-app.command(
-    "submit", help="Pack test-set masks into the submission tar, or --check one (exit 1 if wrong)."
-)(submit_cmds.submit)
-app.command("stats", help="Per-channel band statistics (min, max, mean, std, quantiles) as JSON.")(
-    features_cmds.stats
+_add(
+    "evaluate",
+    "kelpseg.cli.evaluate:evaluate",
+    "Score predictions on a labelled set: Dice, threshold sweep, HTML report.",
 )
-app.command("channels", help="List every channel name: bands, spyndex and kelpseg indices.")(
-    features_cmds.channels
+_add(
+    "submit",
+    "kelpseg.cli.submit:submit",
+    "Pack test-set masks into the submission tar, or --check one (exit 1 if wrong).",
 )
-
-app.add_typer(
-    eda_cmds.app, name="eda", help="EDA: per-tile statistics on Dask, tile plots, HTML report."
+_add(
+    "stats",
+    "kelpseg.cli.features:stats",
+    "Per-channel band statistics (min, max, mean, std, quantiles) as JSON.",
+    "train",
 )
-app.command("split", help="Group tiles by AOI and write leak-free cross-validation folds.")(
-    split_cmds.split
+_add(
+    "channels",
+    "kelpseg.cli.features:channels",
+    "List every channel name: bands, spyndex and kelpseg indices.",
+    "train",
 )
-app.command("train", help="Train one model (one fold) with Lightning, tracked in MLflow.")(
-    train_cmds.train
+_add(
+    "eda",
+    "kelpseg.cli.eda:app",
+    "EDA: per-tile statistics on Dask, tile plots, HTML report.",
+    "data",
 )
-app.command("train-cv", help="Train every fold, each an MLflow child run.")(train_cmds.train_cv)
-app.command("predict", help="Predict kelp masks for tiles with one model or an ensemble.")(
-    predict_cmds.predict
+_add(
+    "split",
+    "kelpseg.cli.split:split",
+    "Group tiles by AOI and write leak-free cross-validation folds.",
+    "data",
 )
-app.add_typer(tabular_cmds.app, name="tabular", help="Per-pixel gradient-boosted tree models.")
-app.command("predict-scene", help="Kelp map of a full georeferenced Landsat scene.")(
-    scenes_cmds.predict_scene
+_add(
+    "train",
+    "kelpseg.cli.train:train",
+    "Train one model (one fold) with Lightning, tracked in MLflow.",
+    "train",
 )
-app.command("area", help="Kelp area per scene date and region, with a plot over time.")(
-    scenes_cmds.area
+_add(
+    "train-cv", "kelpseg.cli.train:train_cv", "Train every fold, each an MLflow child run.", "train"
 )
-app.command("synth-scene", help="Generate a georeferenced Landsat-like scene for demos.")(
-    scenes_cmds.synth_scene
+_add(
+    "predict",
+    "kelpseg.cli.predict:predict",
+    "Predict kelp masks for tiles with a model package, one model or an ensemble.",
 )
-
-app.command(
-    "tune", help="Search hyperparameters with Optuna; workers on one --storage share a study."
-)(tune_cmds.tune)
-
-app.command(
-    "export", help="Export a model or ensemble as an ONNX model package (manifest, checksums)."
-)(portable_cmds.export)
-app.add_typer(portable_cmds.models_app, name="models", help="The local registry of model packages.")
+_add("tabular", "kelpseg.cli.tabular:app", "Per-pixel gradient-boosted tree models.", "tabular")
+_add(
+    "predict-scene",
+    "kelpseg.cli.scenes:predict_scene",
+    "Kelp map of a full georeferenced Landsat scene.",
+)
+_add(
+    "area", "kelpseg.cli.scenes:area", "Kelp area per scene date and region, with a plot over time."
+)
+_add(
+    "synth-scene",
+    "kelpseg.cli.scenes:synth_scene",
+    "Generate a georeferenced Landsat-like scene for demos.",
+)
+_add(
+    "tune",
+    "kelpseg.cli.tune:tune",
+    "Search hyperparameters with Optuna; workers on one --storage share a study.",
+    "train",
+)
+_add(
+    "ablate",
+    "kelpseg.cli.ablate:ablate",
+    "Train a base config and variants (same folds, seeds); Dice table.",
+    "train",
+)
+_add("ensemble", "kelpseg.cli.ensemble:app", "Ensemble selection on saved predictions.")
+_add(
+    "export",
+    "kelpseg.cli.portable:export",
+    "Export a model or ensemble as an ONNX model package (manifest, checksums).",
+    "train",
+)
+_add("models", "kelpseg.cli.portable:models_app", "The local registry of model packages.")
+_add("bench", "kelpseg.cli.bench:app", "Benchmarks: each figure vs its floor; compare.", "train")
+_add(
+    "labels",
+    "kelpseg.cli.quality:app",
+    "Data quality: audit labels, list misaligned DEMs, re-align them.",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     except KelpsegError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -143,6 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except ImportError as exc:  # an optional dependency imported inside a command
+        extra = missing_extra(exc, commands.extra_of(args))
+        if extra is None or _state["debug"]:
+            raise
+        missing = MissingExtraError(extra, exc.name or "?")
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(missing))}", highlight=False, soft_wrap=True
+        )
+        return 2
     return result if isinstance(result, int) else 0
 
 

@@ -1,6 +1,7 @@
-"""``kelpseg predict``: one model or an ensemble over tiles, masks (and probabilities) written.
+"""``kelpseg predict``: a model package, one model or an ensemble over tiles, masks written.
 
-torch and the model stack are imported inside the command, so the rest of the CLI starts fast.
+A model package runs on ONNX Runtime without torch (the light install); checkpoints, run
+folders and MLflow run ids load the training stack, imported inside the command.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from kelpseg.cli.evaluate import parse_postprocess
 from kelpseg.config import apply_overrides, read_yaml, validate_config
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError
+from kelpseg.inference.config import PredictConfig
 
 if TYPE_CHECKING:
-    from kelpseg.inference.predict import PredictConfig, Predictor, PredictSummary
+    from kelpseg.inference.predict import AnyPredictor, PredictSummary
 
 
 def parse_weights(items: list[str]) -> list[float]:
@@ -35,14 +37,15 @@ def parse_weights(items: list[str]) -> list[float]:
 def _config(
     config: Path | None, overrides: list[str], flags: dict[str, Any], tta: dict[str, Any]
 ) -> PredictConfig:
-    from kelpseg.inference.predict import PredictConfig
 
     data = read_yaml(config) if config is not None else {}
     data = apply_overrides(data, overrides)
     data.update({key: value for key, value in flags.items() if value is not None})
     data["tta"] = {**data.get("tta", {}), **{k: v for k, v in tta.items() if v is not None}}
     if not data.get("models"):
-        raise KelpsegError("give at least one --model (checkpoint, run folder or MLflow run id)")
+        raise KelpsegError(
+            "give at least one --model (package, checkpoint, run folder or MLflow run id)"
+        )
     return validate_config(PredictConfig, data, "command line")
 
 
@@ -53,7 +56,12 @@ def predict(
     out: Annotated[Path, typer.Option(help="Output folder for the masks.")],
     model: Annotated[
         list[str] | None,
-        typer.Option("--model", "-m", help="Checkpoint, run folder or MLflow run id; repeat."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model package (NAME[@VERSION], folder), or checkpoint, run folder or MLflow "
+            "run id; repeat for an ensemble.",
+        ),
     ] = None,
     weights: Annotated[
         list[str] | None,
@@ -87,8 +95,13 @@ def predict(
         typer.Option(help="Step 'name:key=value,...' or a YAML file; repeat, applied in order."),
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="ONNX Runtime threads of a package (all cores).")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Tiles per batch (16).")] = None,
-    num_workers: Annotated[int | None, typer.Option(help="Reader processes (2).")] = None,
+    num_workers: Annotated[
+        int | None, typer.Option(help="Tile readers (2): processes, threads for a package.")
+    ] = None,
     split: Annotated[
         str | None, typer.Option(help="Only this catalog split (test, train); default all.")
     ] = None,
@@ -113,6 +126,7 @@ def predict(
         "compile_backend": "inductor" if compile_ else None,
         "threshold": threshold,
         "device": device,
+        "threads": threads,
         "batch_size": batch_size,
         "num_workers": num_workers,
         "split": split,
@@ -127,11 +141,13 @@ def predict(
     _print_summary(predictor, summary)
 
 
-def _print_summary(predictor: Predictor, summary: PredictSummary) -> None:
+def _print_summary(predictor: AnyPredictor, summary: PredictSummary) -> None:
     table = Table(title=f"{len(predictor.members)} model(s) on {predictor.device}")
     for col in ("model", "weight", "threshold"):
         table.add_column(col, overflow="fold")
-    for member, weight in zip(predictor.members, predictor.weights, strict=True):
+    # Loaded torch models or a package's manifest entries: both have source and threshold.
+    members: list[Any] = list(predictor.members)
+    for member, weight in zip(members, predictor.weights, strict=True):
         table.add_row(member.source, f"{weight:.3f}", f"{member.threshold:g}")
     console.print(table)
     console.print(

@@ -31,18 +31,19 @@ def build_scene_config(
     return validate_config(SceneConfig, data, str(config_file) if config_file else None)
 
 
-def load_scene_predictor(config: SceneConfig) -> TilePredictor:
-    """Load the configured model(s) with the inference stage's ``load_predictor``."""
+def load_scene_predictor(config: SceneConfig, threads: int | None = None) -> TilePredictor:
+    """Load the configured model(s) with the inference stage's ``load_predictor``.
+
+    A model package runs on ONNX Runtime (``threads`` intra-op threads) without torch;
+    checkpoints and runs need the ``train`` extra, and say so when it is missing.
+    """
     if not config.models:
         raise KelpsegError("no model given: pass --model (repeat it for an ensemble)")
-    try:
-        from kelpseg.inference.predict import load_predictor  # heavy (torch): load on demand
-    except ImportError as exc:
-        raise KelpsegError(
-            f"cannot load models: kelpseg.inference.predict unavailable ({exc})"
-        ) from exc
+    from kelpseg.inference.predict import load_predictor
+
+    options = {} if threads is None else {"threads": threads}  # only packages take threads
     predictor: TilePredictor = load_predictor(
-        config.models, config.weights, device=config.device, threshold=config.threshold
+        config.models, config.weights, device=config.device, threshold=config.threshold, **options
     )
     return predictor
 
@@ -79,7 +80,8 @@ def predict_scene(
     ],
     out: Annotated[Path, typer.Option("--out", help="Mask COG to write (kelp.tif).")],
     model: Annotated[
-        list[str] | None, typer.Option("--model", help="Model to load; repeat for an ensemble.")
+        list[str] | None,
+        typer.Option("--model", help="Model package, checkpoint or run; repeat for an ensemble."),
     ] = None,
     weights: Annotated[
         list[float] | None, typer.Option("--weights", help="Ensemble weight per --model.")
@@ -110,6 +112,9 @@ def predict_scene(
         int | None, typer.Option(min=1, help="Windows per model call (8).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="ONNX Runtime threads of a package (all cores).")
+    ] = None,
     threshold: Annotated[
         float | None, typer.Option(help="Kelp threshold (default: the model's).")
     ] = None,
@@ -138,7 +143,7 @@ def predict_scene(
         "threshold": threshold,
     }
     cfg = build_scene_config(config, list(set_ or []), options)
-    predictor = load_scene_predictor(cfg)
+    predictor = load_scene_predictor(cfg, threads)
     run = run_scene(
         scene, predictor, out, cfg, polygons=polygons, regions=regions, show_progress=not quiet
     )

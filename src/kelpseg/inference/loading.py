@@ -1,4 +1,7 @@
-"""What inference loads: trained models (checkpoints, run folders, MLflow run ids) and tiles.
+"""What torch inference loads: trained models (checkpoints, run folders, MLflow run ids), tiles.
+
+This module needs the training stack; model packages (ONNX) load without it, through
+:func:`kelpseg.inference.predict.load_predictor`.
 
 A model comes with everything it needs: the training config and band statistics are inside the
 checkpoint (see :meth:`~kelpseg.nn.module.KelpSegModule.from_checkpoint`). From an MLflow run
@@ -22,16 +25,25 @@ from torch.utils.data import DataLoader
 
 from kelpseg.errors import KelpsegError
 from kelpseg.inference import ensemble
-from kelpseg.inference.runner import Precision, Predictor
-from kelpseg.inference.tta import TtaConfig
-from kelpseg.io.catalog import build_catalog, load_catalog
-from kelpseg.io.tiles import tile_id_from_path
+from kelpseg.inference.config import Precision, TtaConfig
+from kelpseg.inference.reader import TileSource, resolve_tiles
+from kelpseg.inference.runner import Predictor
 from kelpseg.nn.data.datasets import GeoTiffDataset, TileBatch, collate_tiles
 from kelpseg.nn.module import KelpSegModule
 from kelpseg.nn.tracking import load_run
 
+__all__ = [
+    "LoadedModel",
+    "TileReader",
+    "TileSource",
+    "load_model",
+    "load_torch_predictor",
+    "resolve_tiles",  # moved to kelpseg.inference.reader (no torch); kept for old imports
+    "tile_loader",
+    "validation_score",
+]
+
 PathLike = str | os.PathLike[str]
-TileSource = PathLike | pd.DataFrame | Sequence[PathLike]
 THRESHOLD_TAG = "kelpseg.best_threshold"
 #: Run metrics tried, in order, as a model's validation score (the best value of its history).
 SCORE_METRICS = ("val/dice", "eval/dice")
@@ -149,7 +161,7 @@ def _load_run_id(run_id: str, tracking_uri: str | None) -> LoadedModel:
     return loaded
 
 
-def load_predictor(
+def load_torch_predictor(
     models: Sequence[PathLike],
     weights: Sequence[float] | None = None,
     *,
@@ -163,7 +175,10 @@ def load_predictor(
     channels_last: bool | None = None,
     compile_backend: str | None = None,
 ) -> Predictor:
-    """Load one model or an ensemble for inference.
+    """Load one trained model or an ensemble for inference with torch.
+
+    :func:`kelpseg.inference.predict.load_predictor` calls this for everything but a model
+    package (ONNX), which it runs without torch.
 
     Args:
         models: checkpoints, training run folders or MLflow run ids (may be mixed; members
@@ -186,14 +201,6 @@ def load_predictor(
     """
     if not models:
         raise KelpsegError("give at least one model to predict with")
-    from kelpseg.portable import is_portable_ref, load_onnx_predictor  # torch-free
-
-    if len(models) == 1 and is_portable_ref(models[0]):
-        # A packaged ONNX model (folder, .onnx or NAME@VERSION) has the same predict_batch API.
-        if tta is not None and tta.enabled:
-            raise KelpsegError("TTA is not part of an exported ONNX graph; use --no-tta", "--tta")
-        onnx = load_onnx_predictor(models[0], device=str(device), threshold=threshold)
-        return onnx  # type: ignore[return-value]
     if weights is not None and len(weights) != len(models):
         raise KelpsegError(f"{len(weights)} weights for {len(models)} models", "--weights")
     if weights is not None and weights_from_scores:
@@ -262,54 +269,6 @@ def _file_score(checkpoint: Path | None) -> float | None:
             if best is not None and "val/dice" in str(key):
                 return float(best)
     return None
-
-
-def resolve_tiles(tiles: TileSource, split: str | None = None) -> pd.DataFrame:
-    """The tiles to predict as a table with ``tile_id`` and ``image_path``.
-
-    Args:
-        tiles: a dataset folder (download layout or flat ``*_satellite.tif``), a catalog
-            parquet, a DataFrame with ``image_path`` (and ``tile_id``), or a list of files.
-        split: keep only this catalog split (``train`` or ``test``); None: every tile.
-
-    Raises:
-        KelpsegError: nothing to predict, an unknown source, or two tiles with one id.
-    """
-    source: PathLike | None = None
-    if isinstance(tiles, pd.DataFrame):
-        frame = tiles
-    elif isinstance(tiles, str | os.PathLike):
-        source = Path(tiles)
-        if source.is_dir():
-            frame = build_catalog(source).tiles
-        elif source.suffix == ".parquet":
-            frame = load_catalog(source)
-        elif not source.exists():
-            raise KelpsegError("tiles folder or catalog does not exist", source)
-        else:
-            raise KelpsegError("give a folder of *_satellite.tif or a catalog parquet", source)
-    else:
-        files = [str(p) for p in tiles]
-        frame = pd.DataFrame(
-            {"tile_id": [tile_id_from_path(p) for p in files], "image_path": files}
-        )
-    if "image_path" not in frame.columns:
-        raise KelpsegError("the tile table has no 'image_path' column", source)
-    frame = frame.copy()
-    if "tile_id" not in frame.columns:
-        frame["tile_id"] = [tile_id_from_path(p) for p in frame["image_path"]]
-    if split is not None:
-        if "split" not in frame.columns:
-            raise KelpsegError(f"cannot select split {split!r}: the tiles have no 'split'", source)
-        frame = frame[frame["split"] == split]
-    if frame.empty:
-        where = f" of split {split!r}" if split is not None else ""
-        raise KelpsegError(f"no tiles{where} to predict", source)
-    repeated = frame["tile_id"][frame["tile_id"].duplicated()]
-    if len(repeated):
-        raise KelpsegError(f"tile id {repeated.iloc[0]} appears twice among the tiles", source)
-    ids, images = frame["tile_id"].astype(str), frame["image_path"].astype(str)
-    return pd.DataFrame({"tile_id": ids.to_numpy(), "image_path": images.to_numpy()})
 
 
 class TileReader(GeoTiffDataset):

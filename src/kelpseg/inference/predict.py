@@ -1,6 +1,8 @@
 """``kelpseg predict``: models (or an ensemble) over a set of tiles, masks written to a folder.
 
-Reading runs in DataLoader worker processes, the networks on the device, and writing in a
+A model package runs on ONNX Runtime and this module imports no torch, so it serves the light
+install; checkpoints and runs load the torch predictor on demand. Reading runs in DataLoader
+worker processes (reader threads for a package), the networks on the device, and writing in a
 thread pool, all at once: while batch k is written and batch k+2 read, batch k+1 is computed.
 Each output is written atomically and a tile whose outputs exist is skipped, so an interrupted
 run is simply started again.
@@ -9,28 +11,32 @@ run is simply started again.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import numpy as np
-from pydantic import Field, model_validator
 from rasterio.errors import NotGeoreferencedWarning
 
-from kelpseg.config import StrictModel, save_config
+from kelpseg.config import save_config
 from kelpseg.console import progress
-from kelpseg.errors import KelpsegError
-from kelpseg.inference.loading import TileSource, load_predictor, resolve_tiles, tile_loader
-from kelpseg.inference.postprocess import PostprocessConfig, apply_postprocess
-from kelpseg.inference.rasters import MASK_SUFFIX, PROB_SUFFIX, binarize
-from kelpseg.inference.runner import PendingBatch, Precision, Predictor
-from kelpseg.inference.tta import TtaConfig
-from kelpseg.io.tiles import write_mask, write_probability
+from kelpseg.errors import KelpsegError, MissingExtraError
+from kelpseg.inference.config import Precision, PredictConfig, TtaConfig
+from kelpseg.inference.postprocess import PostprocessConfig
+from kelpseg.inference.reader import TileSource, read_batches, resolve_tiles
+from kelpseg.inference.writers import Writers, is_done
+
+if TYPE_CHECKING:
+    from kelpseg.inference.runner import Predictor
+    from kelpseg.portable.runtime import OnnxPredictor
+
+    #: The torch predictor of checkpoints and runs, or ONNX Runtime on a model package.
+    AnyPredictor: TypeAlias = Predictor | OnnxPredictor
 
 __all__ = [
     "PredictConfig",
@@ -46,34 +52,71 @@ PathLike = str | os.PathLike[str]
 CONFIG_NAME = "predict_config.yaml"
 
 
-class PredictConfig(StrictModel):
-    """Settings of one prediction run (saved as ``predict_config.yaml`` beside the masks)."""
+def __getattr__(name: str) -> Any:
+    # ``Predictor`` (the torch one) is importable from here as before, on first use only.
+    if name == "Predictor":
+        from kelpseg.inference.runner import Predictor
 
-    models: list[str] = Field(min_length=1, description="checkpoints, run folders or run ids")
-    weights: list[float] | None = Field(default=None, description="one per model; None: equal")
-    weights_from_scores: bool = Field(default=False, description="weights from val Dice")
-    ensemble_mode: str = "mean_prob"
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="None: model's")
-    device: str = "auto"
-    precision: Precision = "32"
-    compile_backend: str | None = Field(default=None, description="torch.compile backend")
-    tta: TtaConfig = Field(default_factory=TtaConfig)
-    postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
-    batch_size: int = Field(default=16, ge=1)
-    num_workers: int = Field(default=2, ge=0, description="reader processes")
-    write_threads: int = Field(default=2, ge=1)
-    soft: bool = Field(default=False, description="also write _prob.tif probabilities")
-    overwrite: bool = False
-    split: str | None = Field(default=None, description="catalog split to predict; None: all")
-    tracking_uri: str | None = None
+        return Predictor
+    raise AttributeError(f"module 'kelpseg.inference.predict' has no attribute {name!r}")
 
-    @model_validator(mode="after")
-    def _weights_fit(self) -> Self:
-        if self.weights is not None and len(self.weights) != len(self.models):
-            raise ValueError(f"{len(self.weights)} weights for {len(self.models)} models")
-        if self.weights is not None and self.weights_from_scores:
-            raise ValueError("give weights or weights_from_scores, not both")
-        return self
+
+def load_predictor(
+    models: Sequence[PathLike],
+    weights: Sequence[float] | None = None,
+    *,
+    device: str = "auto",
+    precision: Precision = "32",
+    tta: TtaConfig | None = None,
+    threshold: float | None = None,
+    threads: int | None = None,
+    **torch_options: Any,
+) -> AnyPredictor:
+    """Load a model package (ONNX, no torch) or trained models (torch) for inference.
+
+    Args:
+        models: one model package (folder, ``model.onnx`` or registry ``NAME[@VERSION]``), or
+            checkpoints, training run folders and MLflow run ids (an ensemble when several).
+        weights: one weight per model; None: equal (a package holds its own weights).
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...
+        precision: ``"32"``, ``"16"`` or ``"bf16"`` (torch models).
+        tta: test-time augmentation (torch models); None: off.
+        threshold: decision threshold; None: the one saved with the model(s).
+        threads: ONNX Runtime intra-op threads of a package; None: one per core.
+        **torch_options: the rest of
+            :func:`~kelpseg.inference.loading.load_torch_predictor` (``ensemble_mode``,
+            ``tracking_uri``, ``weights_from_scores``, ``compile_backend`` ...).
+
+    Raises:
+        KelpsegError: no models, TTA or several models with a package, or a model that cannot
+            be loaded; :class:`~kelpseg.errors.MissingExtraError` for trained models on an
+            install without the ``train`` extra.
+    """
+    from kelpseg.portable.registry import is_portable_ref
+
+    if not models:
+        raise KelpsegError("give at least one model to predict with")
+    packages = [m for m in models if is_portable_ref(m)]
+    if packages:
+        if len(models) > 1:
+            raise KelpsegError(
+                "a model package is already an ensemble: give it alone (export several "
+                "models as one package with kelpseg export)",
+                str(packages[0]),
+            )
+        if tta is not None and tta.enabled:
+            raise KelpsegError("TTA is not part of an exported ONNX graph; use --no-tta", "--tta")
+        if torch_options.get("weights_from_scores"):
+            raise KelpsegError("a package holds its members' weights already", str(packages[0]))
+        from kelpseg.portable.runtime import load_onnx_predictor  # ONNX Runtime, no torch
+
+        return load_onnx_predictor(packages[0], device=device, threshold=threshold, threads=threads)
+    try:
+        from kelpseg.inference.loading import load_torch_predictor
+    except ImportError as exc:  # the light install: packages only
+        raise MissingExtraError("train", exc.name or "torch") from exc
+    options = {"precision": precision, "tta": tta, "threshold": threshold, **torch_options}
+    return load_torch_predictor(models, weights, device=device, **options)
 
 
 @dataclass
@@ -102,62 +145,25 @@ class PredictSummary:
         return self.written / self.seconds if self.seconds > 0 else 0.0
 
 
-def output_paths(out_dir: Path, tile_id: str) -> tuple[Path, Path]:
-    """The (mask, probability) files of a tile in a prediction folder."""
-    return out_dir / f"{tile_id}{MASK_SUFFIX}", out_dir / f"{tile_id}{PROB_SUFFIX}"
+def _uses_torch(predictor: AnyPredictor) -> bool:
+    # A torch Predictor exists only once its module is imported: no import needed to tell.
+    runner = sys.modules.get("kelpseg.inference.runner")
+    return runner is not None and isinstance(predictor, runner.Predictor)
 
 
-def _done(out_dir: Path, tile_id: str, soft: bool) -> bool:
-    # The mask is written last, so its presence means the tile is complete.
-    mask, prob = output_paths(out_dir, tile_id)
-    return mask.is_file() and (prob.is_file() or not soft)
+def _batches(
+    predictor: AnyPredictor, table: Any, batch_size: int, workers: int
+) -> Iterable[dict[str, Any]]:
+    """A torch ``DataLoader`` (reader processes) for torch models, reader threads otherwise."""
+    if not _uses_torch(predictor):
+        return read_batches(table, batch_size, workers)
+    from kelpseg.inference.loading import tile_loader
 
-
-def _write_tile(
-    out_dir: Path,
-    tile_id: str,
-    prob: np.ndarray,
-    raw: np.ndarray | None,
-    threshold: float,
-    soft: bool,
-    postprocess: PostprocessConfig | None,
-) -> None:
-    mask_path, prob_path = output_paths(out_dir, tile_id)
-    if soft:  # probabilities stay raw: evaluate sweeps thresholds and steps over them
-        write_probability(prob_path, prob)
-    mask = binarize(prob, threshold)
-    if postprocess is not None:
-        mask = apply_postprocess(mask, raw, postprocess)
-    write_mask(mask_path, mask.astype(np.uint8))  # last: its presence marks the tile done
-
-
-class _Writers:
-    """Writes tiles in a thread pool; at most ``limit`` wait, so memory stays bounded."""
-
-    def __init__(
-        self, out_dir: Path, predictor: Predictor, soft: bool, post: PostprocessConfig | None
-    ) -> None:
-        self.args = (predictor.threshold, soft, post)
-        self.out_dir, self.needs_tile = out_dir, post is not None and post.needs_tile
-        self.pending: deque[Future[None]] = deque()
-        self.written = 0
-
-    def submit(self, pool: ThreadPoolExecutor, probs: np.ndarray, batch: dict[str, Any]) -> None:
-        raw = batch["image"].numpy() if self.needs_tile else None
-        for i, tile_id in enumerate(batch["tile_id"]):
-            tile = None if raw is None else raw[i]
-            job = (self.out_dir, tile_id, probs[i], tile, *self.args)
-            self.pending.append(pool.submit(_write_tile, *job))
-
-    def wait(self, limit: int = 0) -> None:
-        """Wait until at most ``limit`` writes are pending (re-raising a failed write)."""
-        while len(self.pending) > limit:
-            self.pending.popleft().result()
-            self.written += 1
+    return tile_loader(table, batch_size, workers, pin=predictor.device.type == "cuda")
 
 
 def predict_tiles(
-    predictor: Predictor,
+    predictor: AnyPredictor,
     tiles: TileSource,
     out_dir: PathLike,
     *,
@@ -173,13 +179,13 @@ def predict_tiles(
     """Predict tiles and write ``<tile_id>_kelp.tif`` masks (and ``_prob.tif`` with ``soft``).
 
     Args:
-        predictor: the model or ensemble (:func:`load_predictor`).
+        predictor: the model or ensemble (:func:`load_predictor`): torch or a package.
         tiles: a dataset folder, catalog parquet, tile table or list of satellite files.
         out_dir: the prediction folder (created).
         soft: also write the float32 probabilities (not post-processed).
         overwrite: predict tiles whose outputs exist too (else they are skipped).
         batch_size: tiles per device batch.
-        num_workers: reader processes (0: read in this process).
+        num_workers: reader processes, threads for a package (0: read in this thread).
         postprocess: steps applied to each mask after thresholding.
         split: keep only this catalog split (``test``, ``train``); None: every tile.
         write_threads: threads writing outputs.
@@ -198,11 +204,11 @@ def predict_tiles(
         raise KelpsegError(f"cannot create the output folder ({exc.strerror})", out) from exc
     total = len(table)
     if not overwrite:
-        table = table[[not _done(out, t, soft) for t in table["tile_id"]]]
+        table = table[[not is_done(out, t, soft) for t in table["tile_id"]]]
     post = postprocess if postprocess is not None and postprocess.steps else None
-    writers = _Writers(out, predictor, soft, post)
+    writers = Writers(out, predictor.threshold, soft, post)
     if len(table):
-        loader = tile_loader(table, batch_size, num_workers, pin=predictor.device.type == "cuda")
+        loader = _batches(predictor, table, batch_size, num_workers)
         with (
             warnings.catch_warnings(),
             ThreadPoolExecutor(max(1, write_threads), thread_name_prefix="kelpseg-write") as pool,
@@ -214,7 +220,7 @@ def predict_tiles(
             # On an error or interrupt, leaving this block still writes the few predictions
             # already handed to the pool (each file atomically); a re-run does the rest.
             task = bar.add_task("predicting", total=len(table))
-            previous: tuple[PendingBatch, dict[str, Any]] | None = None
+            previous: tuple[Any, dict[str, Any]] | None = None
             for batch in chain(loader, [None]):
                 if batch is not None and "error" in batch:
                     raise KelpsegError(*batch["error"])
@@ -238,11 +244,11 @@ def predict_tiles(
 
 def run_predict(
     config: PredictConfig, tiles: TileSource, out_dir: PathLike, *, show_progress: bool = True
-) -> tuple[Predictor, PredictSummary]:
+) -> tuple[AnyPredictor, PredictSummary]:
     """Load the models of ``config``, predict ``tiles`` into ``out_dir``, save the config.
 
     The resolved config (weights normalised, the threshold actually used) is saved as
-    ``predict_config.yaml`` in ``out_dir`` before predicting.
+    ``predict_config.yaml`` in ``out_dir`` once every tile is predicted.
     """
     table = resolve_tiles(tiles, config.split)  # before loading models: fail fast
     predictor = load_predictor(
@@ -253,6 +259,7 @@ def run_predict(
         tta=config.tta,
         ensemble_mode=config.ensemble_mode,
         threshold=config.threshold,
+        threads=config.threads,
         tracking_uri=config.tracking_uri,
         weights_from_scores=config.weights_from_scores,
         compile_backend=config.compile_backend,
@@ -264,7 +271,6 @@ def run_predict(
             "threshold": predictor.threshold,
         }
     )
-    save_config(resolved, Path(out_dir) / CONFIG_NAME)
     summary = predict_tiles(
         predictor,
         table,
@@ -277,4 +283,7 @@ def run_predict(
         write_threads=config.write_threads,
         show_progress=show_progress,
     )
+    # Saved once every mask is written: a run that fails on a bad tile leaves the config of
+    # the run that wrote the folder's masks in place.
+    save_config(resolved, Path(out_dir) / CONFIG_NAME)
     return predictor, summary

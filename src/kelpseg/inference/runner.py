@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from torch import Tensor
 
 from kelpseg.errors import KelpsegError
 from kelpseg.features.indices import INDICES
+from kelpseg.inference.config import Precision
 from kelpseg.inference.ensemble import ENSEMBLE_MODES, combine, normalise_weights
 from kelpseg.inference.tta import TtaConfig, tta_predict
 from kelpseg.io.tiles import BAND_NAMES, TILE_SIZE
@@ -27,7 +28,6 @@ from kelpseg.nn.module import KelpSegModule, stats_to_text
 if TYPE_CHECKING:
     from kelpseg.inference.loading import LoadedModel
 
-Precision = Literal["32", "16", "bf16"]
 #: precision name -> autocast dtype of the networks (None: plain float32).
 PRECISIONS: dict[str, torch.dtype | None] = {
     "32": None,

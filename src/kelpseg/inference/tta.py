@@ -11,11 +11,12 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
-from pydantic import Field, field_validator
 from torch import Tensor
 
-from kelpseg.config import StrictModel
 from kelpseg.errors import KelpsegError
+
+# Defined without torch, so prediction configs load on the light install; re-exported here.
+from kelpseg.inference.config import TtaConfig as TtaConfig
 
 TensorFn = Callable[[Tensor], Tensor]
 
@@ -65,31 +66,6 @@ MERGES: dict[str, Callable[[Tensor], Tensor]] = {
     "min": lambda s: s.amin(dim=0),
     "gmean": _gmean,
 }
-
-
-class TtaConfig(StrictModel):
-    """Test-time augmentation of one run: on or off, which transforms, how to merge."""
-
-    enabled: bool = Field(default=False, description="apply TTA at inference")
-    transforms: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_TRANSFORMS), description="names from TRANSFORMS"
-    )
-    merge: str = Field(default="mean", description="merge mode: one of MERGES")
-
-    @field_validator("transforms")
-    @classmethod
-    def _known_transforms(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in TRANSFORMS]
-        if unknown or not value:
-            raise ValueError(f"unknown or no transforms {unknown}; known: {', '.join(TRANSFORMS)}")
-        return value
-
-    @field_validator("merge")
-    @classmethod
-    def _known_merge(cls, value: str) -> str:
-        if value not in MERGES:
-            raise ValueError(f"unknown merge {value!r}; known: {', '.join(MERGES)}")
-        return value
 
 
 def to_probability(out: Tensor, output: Literal["logits", "probs"] = "logits") -> Tensor:

@@ -1,0 +1,90 @@
+"""Settings of a prediction run: TTA, precision and :class:`PredictConfig`.
+
+Plain pydantic, no torch: a packaged (ONNX) model is predicted on the light install with the same
+config, and the config saved beside its masks reads the same as a torch run's.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from kelpseg.config import StrictModel
+from kelpseg.inference.postprocess import PostprocessConfig
+
+Precision = Literal["32", "16", "bf16"]
+#: Names of the test-time transforms (the dihedral group D4), in the order tta.TRANSFORMS holds.
+TTA_TRANSFORMS: tuple[str, ...] = (
+    "identity",
+    "hflip",
+    "vflip",
+    "rot90",
+    "rot180",
+    "rot270",
+    "transpose",
+    "antitranspose",
+)
+#: Names of the merges of per-transform probabilities (tta.MERGES).
+TTA_MERGES: tuple[str, ...] = ("mean", "max", "min", "gmean")
+
+
+class TtaConfig(StrictModel):
+    """Test-time augmentation of one run: on or off, which transforms, how to merge."""
+
+    enabled: bool = Field(default=False, description="apply TTA at inference")
+    transforms: list[str] = Field(
+        default_factory=lambda: list(TTA_TRANSFORMS), description="names from TRANSFORMS"
+    )
+    merge: str = Field(default="mean", description="merge mode: one of MERGES")
+
+    @field_validator("transforms")
+    @classmethod
+    def _known_transforms(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in TTA_TRANSFORMS]
+        if unknown or not value:
+            known = ", ".join(TTA_TRANSFORMS)
+            raise ValueError(f"unknown or no transforms {unknown}; known: {known}")
+        return value
+
+    @field_validator("merge")
+    @classmethod
+    def _known_merge(cls, value: str) -> str:
+        if value not in TTA_MERGES:
+            raise ValueError(f"unknown merge {value!r}; known: {', '.join(TTA_MERGES)}")
+        return value
+
+
+class PredictConfig(StrictModel):
+    """Settings of one prediction run (saved as ``predict_config.yaml`` beside the masks)."""
+
+    models: list[str] = Field(
+        min_length=1, description="checkpoints, run folders, run ids, or one model package"
+    )
+    weights: list[float] | None = Field(default=None, description="one per model; None: equal")
+    weights_from_scores: bool = Field(default=False, description="weights from val Dice")
+    ensemble_mode: str = "mean_prob"
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="None: model's")
+    device: str = "auto"
+    precision: Precision = "32"
+    compile_backend: str | None = Field(default=None, description="torch.compile backend")
+    threads: int | None = Field(
+        default=None, ge=1, description="ONNX Runtime threads of a model package; None: all cores"
+    )
+    tta: TtaConfig = Field(default_factory=TtaConfig)
+    postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
+    batch_size: int = Field(default=16, ge=1)
+    num_workers: int = Field(default=2, ge=0, description="tile readers")
+    write_threads: int = Field(default=2, ge=1)
+    soft: bool = Field(default=False, description="also write _prob.tif probabilities")
+    overwrite: bool = False
+    split: str | None = Field(default=None, description="catalog split to predict; None: all")
+    tracking_uri: str | None = None
+
+    @model_validator(mode="after")
+    def _weights_fit(self) -> Self:
+        if self.weights is not None and len(self.weights) != len(self.models):
+            raise ValueError(f"{len(self.weights)} weights for {len(self.models)} models")
+        if self.weights is not None and self.weights_from_scores:
+            raise ValueError("give weights or weights_from_scores, not both")
+        return self
