@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on generated demo data, end to end:
 # synth -> validate -> catalog -> EDA -> band stats -> AOI groups + folds -> prepare -> train
-# -> predict test -> submit -> score against the generated test labels.
+# -> predict test -> submit -> score against the generated test labels
+# -> data quality (misaligned DEMs, label audit of the held-out fold).
 # Usage: scripts/demo.sh [OUT_DIR] [N_AOI]   (make demo runs it)
 set -euo pipefail
 OUT=${1:-demo-output}
@@ -38,11 +39,35 @@ $KS predict --model "$OUT/train" --tiles "$OUT/catalog.parquet" --split test \
 step "10. submission tar, checked"
 $KS submit "$OUT/predictions" --catalog "$OUT/catalog.parquet" --out "$OUT/submission.tar"
 $KS submit --check "$OUT/submission.tar" --catalog "$OUT/catalog.parquet"
-step "11. score against the generated test labels"
+step "11. export the trained model as a package; predict the test tiles through ONNX Runtime"
+$KS export --model "$OUT/train" --name kelp-demo --version 1.0 --out "$OUT/package" --overwrite
+$KS predict --model "$OUT/package" --tiles "$OUT/catalog.parquet" --split test \
+  --out "$OUT/predictions-onnx" --soft --overwrite --quiet
+step "12. score both against the generated test labels (torch, and the ONNX package)"
 $KS evaluate "$OUT/predictions" --labels "$DATA/test_labels" --images "$DATA/test_satellite" \
-  --out "$OUT/evaluation" --quiet
+  --compare onnx-package="$OUT/predictions-onnx" --out "$OUT/evaluation" --quiet
+"${PYTHON:-.venv/bin/python}" - "$OUT/evaluation/comparison.csv" <<'EOF'
+import sys
+
+import pandas as pd
+
+dice = pd.read_csv(sys.argv[1]).set_index("variant")["dice"]
+torch_dice, onnx_dice = float(dice.iloc[0]), float(dice["onnx-package"])
+print(f"test Dice: torch {torch_dice:.4f} | ONNX package {onnx_dice:.4f} "
+      f"(difference {abs(torch_dice - onnx_dice):.1e})")
+EOF
+step "13. data quality: misaligned DEMs (EDA statistics), label audit on fold 0 (out-of-fold)"
+$KS labels misaligned "$OUT/eda" --out "$OUT/quality/misaligned.txt" > /dev/null
+# Only fold 0 was held out in training: the audit ignores the in-sample predictions of the rest.
+$KS predict --model "$OUT/train" --tiles "$OUT/split/split.parquet" --split train \
+  --out "$OUT/oof-predictions" --soft --overwrite --quiet > /dev/null
+$KS labels audit --predictions "$OUT/oof-predictions" --data "$OUT/split/split.parquet" \
+  --fold 0 --out "$OUT/quality/audit" --truth "$DATA/synth_truth.parquet" --quiet
 step "done"
 echo "EDA report:        $OUT/eda/report.html"
 echo "evaluation report: $OUT/evaluation/report.html"
 echo "submission:        $OUT/submission.tar"
+echo "model package:     $OUT/package (kelpseg models add $OUT/package)"
+echo "misaligned DEMs:   $(grep -vc '^#' "$OUT/quality/misaligned.txt") tiles ($OUT/quality/misaligned.txt)"
+echo "flagged labels:    $(grep -vc '^#' "$OUT/quality/audit/exclude.txt") of fold 0 ($OUT/quality/audit/gallery.html)"
 echo "MLflow runs:       .venv/bin/mlflow ui --backend-store-uri sqlite:///$OUT/train/mlflow.db"

@@ -28,6 +28,9 @@ class Thresholds(StrictModel):
         le=1.0,
         description="QA-flagged fraction above which high_corrupted_pixels_pct is set",
     )
+    dem_misaligned_px: float = Field(
+        1.0, ge=0.0, le=100.0, description="DEM shift (pixels) above which dem_misaligned is set"
+    )
 
 
 class DaskSettings(StrictModel):

@@ -22,6 +22,7 @@ import pandas as pd
 from kelpseg.eda.config import EdaConfig
 from kelpseg.errors import KelpsegError
 from kelpseg.io.tiles import BAND_NAMES, MISSING, SPECTRAL_BANDS, Tile
+from kelpseg.quality.alignment import estimate_dem_shift
 
 StatValues = dict[str, Any]
 
@@ -140,6 +141,21 @@ def missing_stats(inp: TileInput, config: EdaConfig) -> StatValues:
     return values
 
 
+def alignment_stats(inp: TileInput, config: EdaConfig) -> StatValues:
+    """Shift of the DEM against the spectral land/water boundary (NaN if not measurable).
+
+    See :mod:`kelpseg.quality.alignment`; tiles without land or water are never flagged.
+    """
+    shift = estimate_dem_shift(inp.tile.data)
+    return {
+        "dem_shift_row": shift.row,
+        "dem_shift_col": shift.col,
+        "dem_shift_px": shift.px,
+        "dem_shift_score": shift.score,
+        "dem_misaligned": shift.measured and shift.px > config.thresholds.dem_misaligned_px,
+    }
+
+
 _MISSING_COLUMNS = {missing_column(b): "int64" for b in BAND_NAMES}
 
 TILE_STATS: dict[str, TileStat] = {
@@ -184,6 +200,17 @@ TILE_STATS: dict[str, TileStat] = {
         "missing",
         missing_stats,
         {"pixels": "int64", **_MISSING_COLUMNS, "spectral_missing_pixels": "int64"},
+    ),
+    "alignment": TileStat(
+        "alignment",
+        alignment_stats,
+        {
+            "dem_shift_row": "float64",
+            "dem_shift_col": "float64",
+            "dem_shift_px": "float64",
+            "dem_shift_score": "float64",
+            "dem_misaligned": "bool",
+        },
     ),
 }
 

@@ -1,0 +1,295 @@
+"""Label audit: rank training tiles by how much out-of-fold predictions disagree with labels.
+
+A model that never saw a tile (its fold was held out) predicts what the image shows; where
+the label says something else, either the model or the label is wrong. Wrong labels stand
+out because the disagreement covers the whole tile, not a rim of pixels: the default score,
+``dice_area``, is one minus the Dice of the predicted mask (``p >= threshold``) and the label
+(scale-free, so a wrongly empty label on a small bed counts like one on a large bed), weighted
+by ``S / (S + a)`` where ``S`` is label plus predicted kelp in pixels and ``a = area_scale`` (so
+a tile whose whole disagreement is a handful of pixels, too few to tell a wrong label from a
+blurry prediction, cannot reach the top). The mask, not the probabilities: a faint probability
+floor spread over a tile (0.005 on 122,500 pixels is 600 "pixels" of kelp) makes the soft Dice
+of every empty label zero. docs/data-quality.md compares the scores of :data:`SCORES`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from kelpseg.console import progress
+from kelpseg.errors import KelpsegError
+from kelpseg.evaluation.labels import LabelSet, LabelSource, resolve_labels
+from kelpseg.inference.rasters import PredictionSource, as_source, binarize
+from kelpseg.io.catalog import load_catalog
+from kelpseg.quality.config import AuditConfig
+
+PathLike = str | os.PathLike[str]
+TileScore = Callable[[pd.DataFrame, AuditConfig], pd.Series]
+
+
+@dataclass(frozen=True)
+class TileAgreement:
+    """Pixel counts of one tile's label ``y``, predicted mask ``m = p >= t`` and probability ``p``.
+
+    Attributes:
+        label_pixels: ``sum(y)``.
+        pred_pixels: ``sum(m)``.
+        overlap_pixels: ``sum(m y)``.
+        pred_mass: ``sum(p)``.
+        soft_overlap: ``sum(p y)``.
+    """
+
+    label_pixels: int
+    pred_pixels: int
+    overlap_pixels: int
+    pred_mass: float
+    soft_overlap: float
+
+    @property
+    def dice(self) -> float:
+        """Dice of mask and label; 1.0 when both are empty."""
+        total = self.pred_pixels + self.label_pixels
+        return 1.0 if total == 0 else 2.0 * self.overlap_pixels / total
+
+    @property
+    def soft_dice(self) -> float:
+        """``2 sum(p y) / (sum(p) + sum(y))``; 1.0 when both are empty."""
+        total = self.pred_mass + self.label_pixels
+        return 1.0 if total < 1e-6 else 2.0 * self.soft_overlap / total
+
+    @property
+    def missed_pixels(self) -> int:
+        """Label kelp the mask does not hold."""
+        return self.label_pixels - self.overlap_pixels
+
+    @property
+    def extra_pixels(self) -> int:
+        """Predicted kelp the label does not hold."""
+        return self.pred_pixels - self.overlap_pixels
+
+
+def drop_small_blobs(mask: np.ndarray, min_pixels: int) -> np.ndarray:
+    """``mask`` without its connected components (8-neighbours) of fewer than ``min_pixels``."""
+    if min_pixels <= 1 or not mask.any():
+        return mask
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3)))
+    keep = np.bincount(labels.ravel()) >= min_pixels
+    keep[0] = False
+    return np.asarray(keep[labels])
+
+
+def tile_agreement(
+    prob: np.ndarray, label: np.ndarray, threshold: float, min_blob_pixels: int = 0
+) -> TileAgreement:
+    """Agreement of one tile's probability raster with its 0/1 label.
+
+    Predicted blobs smaller than ``min_blob_pixels`` are dropped (from the mask, and their
+    probabilities from the soft sums) before comparing.
+    """
+    if prob.shape != label.shape:
+        raise KelpsegError(f"prediction {prob.shape} and label {label.shape} differ in size")
+    p = np.asarray(prob, dtype=np.float64)
+    y = np.asarray(label).astype(bool)
+    mask = binarize(p, threshold)
+    if min_blob_pixels > 1:
+        kept = drop_small_blobs(mask, min_blob_pixels)
+        p = np.where(mask & ~kept, 0.0, p)
+        mask = kept
+    return TileAgreement(
+        int(y.sum()), int(mask.sum()), int((mask & y).sum()), float(p.sum()), float(p[y].sum())
+    )
+
+
+def _weight(kelp: pd.Series, config: AuditConfig) -> pd.Series:
+    return kelp / (kelp + config.area_scale)
+
+
+def _dice_area_score(table: pd.DataFrame, config: AuditConfig) -> pd.Series:
+    kelp = table["label_pixels"] + table["pred_pixels"]
+    return (1.0 - table["dice"]) * _weight(kelp, config)
+
+
+def _soft_dice_area_score(table: pd.DataFrame, config: AuditConfig) -> pd.Series:
+    kelp = table["label_pixels"] + table["pred_mass"]
+    return (1.0 - table["soft_dice"]) * _weight(kelp, config)
+
+
+def _dice_score(table: pd.DataFrame, config: AuditConfig) -> pd.Series:
+    return 1.0 - table["dice"]
+
+
+def _area_score(table: pd.DataFrame, config: AuditConfig) -> pd.Series:
+    return (table["missed_pixels"] + table["extra_pixels"]).astype("float64")
+
+
+#: Disagreement scores by the name users give in ``AuditConfig.score``; higher = worse label.
+SCORES: dict[str, TileScore] = {
+    "dice_area": _dice_area_score,
+    "soft_dice_area": _soft_dice_area_score,
+    "dice": _dice_score,
+    "area": _area_score,
+}
+
+RANKING_COLUMNS = (
+    "rank",
+    "tile_id",
+    "fold",
+    "score",
+    "flagged",
+    "dice",
+    "soft_dice",
+    "label_pixels",
+    "pred_pixels",
+    "missed_pixels",
+    "extra_pixels",
+    "pred_mass",
+)
+
+
+@dataclass
+class AuditResult:
+    """The ranking of audited tiles (worst first) and what could not be audited.
+
+    Attributes:
+        ranking: one row per tile, columns ``RANKING_COLUMNS``, worst label first.
+        config: the settings used.
+        labels: where labels and tiles were found (for the gallery).
+        unpredicted: labelled tiles in scope without a prediction.
+    """
+
+    ranking: pd.DataFrame
+    config: AuditConfig
+    labels: LabelSet
+    unpredicted: list[str]
+
+    @property
+    def flagged(self) -> list[str]:
+        """Ids of the flagged tiles, worst first (the exclusion list)."""
+        return [str(t) for t in self.ranking.loc[self.ranking["flagged"], "tile_id"]]
+
+
+def rank_tiles(table: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
+    """Score, sort (worst first, ties by tile id) and flag a table of :class:`TileAgreement` rows.
+
+    Raises:
+        KelpsegError: unknown ``config.score``.
+    """
+    if config.score not in SCORES:
+        raise KelpsegError(f"unknown score {config.score!r}; known: {', '.join(SCORES)}", "score")
+    table = table.assign(score=SCORES[config.score](table, config).astype("float64"))
+    table = table.sort_values(["score", "tile_id"], ascending=[False, True], ignore_index=True)
+    table["rank"] = np.arange(1, len(table) + 1, dtype=np.int64)
+    table["flagged"] = (table["rank"] <= config.top) & (table["score"] >= config.min_score)
+    if "fold" not in table.columns:
+        table["fold"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    return table[list(RANKING_COLUMNS)]
+
+
+def _folds(data: LabelSource) -> dict[str, int] | None:
+    frame = None
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, str | os.PathLike) and Path(data).suffix == ".parquet":
+        frame = load_catalog(data)
+    if frame is None or "fold" not in frame.columns:
+        return None
+    folds = pd.to_numeric(frame["fold"], errors="coerce")
+    return {str(t): int(f) for t, f in zip(frame["tile_id"], folds, strict=True) if pd.notna(f)}
+
+
+def _scope(labels: LabelSet, folds: dict[str, int] | None, fold: int | None) -> list[str]:
+    ids = labels.tile_ids
+    if fold is None:
+        return ids
+    if folds is None:
+        raise KelpsegError("auditing one fold needs a split catalog with a 'fold' column", "fold")
+    return [t for t in ids if folds.get(t) == fold]
+
+
+def audit_labels(
+    predictions: PredictionSource | PathLike,
+    data: LabelSource,
+    config: AuditConfig | None = None,
+    *,
+    show_progress: bool = True,
+) -> AuditResult:
+    """Rank labelled tiles by disagreement with out-of-fold predictions.
+
+    Args:
+        predictions: folder of ``<tile_id>_prob.tif`` (or ``_kelp.tif``) files, or a mapping
+            ``tile_id -> (H, W)`` probabilities. Each must come from a model that did not
+            train on the tile (out-of-fold), or the audit only finds what the model missed.
+        data: the labels: split catalog parquet (its ``fold`` column enables ``config.fold``),
+            dataset folder, label folder or mapping.
+        config: score, gallery size, flagging and fold.
+        show_progress: draw a progress bar.
+
+    Raises:
+        KelpsegError: no labelled tile in scope has a prediction.
+    """
+    config = config or AuditConfig()
+    source = as_source(predictions)
+    labels = resolve_labels(data)
+    folds = _folds(data)
+    scope = _scope(labels, folds, config.fold)
+    ids = [t for t in scope if t in source]
+    if not ids:
+        raise KelpsegError(f"none of {len(scope)} labelled tiles in scope has a prediction")
+    rows = []
+    with progress(disable=not show_progress) as bar:
+        task = bar.add_task("auditing labels", total=len(ids))
+        for tile_id in ids:
+            agreement = tile_agreement(
+                source[tile_id], labels.label(tile_id), config.threshold, config.min_blob_pixels
+            )
+            rows.append(_row(tile_id, agreement, folds))
+            bar.advance(task)
+    table = pd.DataFrame(rows).astype({"fold": "Int64", "tile_id": "string"})
+    missing = [t for t in scope if t not in source]
+    return AuditResult(rank_tiles(table, config), config, labels, missing)
+
+
+def _row(tile_id: str, a: TileAgreement, folds: Mapping[str, int] | None) -> dict[str, object]:
+    return {
+        "tile_id": tile_id,
+        "fold": folds.get(tile_id) if folds else None,
+        "dice": a.dice,
+        "soft_dice": a.soft_dice,
+        "label_pixels": a.label_pixels,
+        "pred_pixels": a.pred_pixels,
+        "missed_pixels": a.missed_pixels,
+        "extra_pixels": a.extra_pixels,
+        "pred_mass": a.pred_mass,
+    }
+
+
+def precision_at_k(ranking: pd.DataFrame, positives: Iterable[str], k: int) -> float:
+    """Share of the ``k`` worst-ranked tiles that are in ``positives`` (NaN if ``k < 1``).
+
+    With fewer than ``k`` tiles ranked, the share is over those there are.
+    """
+    top = [str(t) for t in ranking.sort_values("rank")["tile_id"].head(k)] if k > 0 else []
+    if not top:
+        return float("nan")
+    wanted = {str(t) for t in positives}
+    return sum(t in wanted for t in top) / len(top)
+
+
+def mislabelled_ids(truth: pd.DataFrame | PathLike) -> list[str]:
+    """Tile ids the generator recorded as mislabelled (``synth_truth.parquet``)."""
+    if isinstance(truth, pd.DataFrame):
+        frame = truth
+    elif not Path(truth).is_file():
+        raise KelpsegError("truth table does not exist", truth)
+    else:
+        frame = pd.read_parquet(truth)
+    if not {"tile_id", "mislabelled"} <= set(frame.columns):
+        raise KelpsegError("truth table needs 'tile_id' and 'mislabelled' columns")
+    return [str(t) for t in frame.loc[frame["mislabelled"].astype(bool), "tile_id"]]
