@@ -1,5 +1,8 @@
 """Feature-stage benchmark: model-input building and band statistics.
 
+Part 1 is the ``features`` suite of ``kelpseg bench`` (:mod:`kelpseg.bench.features`, the one
+implementation) at a settable batch and tile size; part 2 measures band-statistics memory.
+
     .venv/bin/python benchmarks/features.py                      # both parts, defaults below
     .venv/bin/python benchmarks/features.py --stats-tiles 100 400 --threads 1
 
@@ -22,70 +25,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from kelpseg.features import FeatureConfig, InputBuilder, compute_band_stats
-from kelpseg.features.channels import ChannelStack
-from kelpseg.features.compute_stats import resolve_device, to_band_stats
-from kelpseg.features.sketch import StatsAccumulator
+from kelpseg.bench import BenchConfig, print_suite, run_bench
+from kelpseg.bench.features import FeatureSettings
+from kelpseg.features import FeatureConfig, compute_band_stats
+from kelpseg.features.compute_stats import resolve_device
 
 
-def synthetic_batch(n: int, size: int, seed: int = 0) -> torch.Tensor:
-    """Raw tiles with sea, land, cloud, an SLC-off stripe and missing DEM, like the real data."""
-    rng = np.random.default_rng(seed)
-    raw = np.empty((n, 7, size, size), np.int16)
-    base = np.array([7600, 8000, 8100, 8300, 8500])[None, :, None, None]
-    raw[:, :5] = base + rng.integers(-300, 300, (n, 5, size, size))
-    raw[:, 1, :, : size // 4] += 6000  # vegetated land: bright NIR
-    raw[:, 5] = 0
-    raw[:, 5, : size // 5, size // 2 :] = 1
-    raw[:, 6] = 0
-    raw[:, 6, :, : size // 4] = rng.integers(1, 400, (n, size, size // 4))
-    raw[:, 6, :, -size // 10 :] = -32768
-    raw[:, :5, :, size // 3 : size // 3 + 3] = -32768
-    return torch.from_numpy(raw)
-
-
-def _timed(fn, device: torch.device, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    fn()  # warm-up (allocator, kernels)
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def bench_input(batch: int, size: int, device: torch.device, repeats: int) -> None:
-    """Part 1: InputBuilder time per batch vs a clone of the output."""
-    config = FeatureConfig()
-    raw = synthetic_batch(batch, size).to(device)
-    acc = StatsAccumulator.empty(config.channels)
-    with torch.inference_mode():
-        acc.update(ChannelStack.from_config(config).to(device)(raw))
-    stats = to_band_stats(acc, config, config.quantiles, {})
-    print(f"== input: {batch} tiles x {len(config.channels)} channels x {size}^2 on {device}")
-    builders = {
-        name: InputBuilder(config.model_copy(update={"normalization": name}), stats).to(device)
-        for name in ("quantile", "z-score", "per-sample-min-max", "per-sample-quantile")
-    }
-    with torch.inference_mode():
-        out = builders["quantile"](raw)
-        # The floor: read and write the output once, into a fresh tensor like the builder's.
-        floor = _timed(lambda: out.clone(), device, 2 * repeats)
-        mib = out.numel() * out.element_size() / 2**20
-        print(f"  floor: clone of the {mib:.0f} MiB output {floor * 1000:9.1f} ms")
-        for name, builder in builders.items():
-            seconds = _timed(lambda b=builder: b(raw), device, repeats)
-            print(
-                f"  {name:20s} {seconds * 1000:9.1f} ms/batch   ratio to floor "
-                f"{seconds / floor:6.1f}x   {batch / seconds:7.1f} tiles/s"
-            )
+def bench_input(batch: int, size: int, device: str, repeats: int) -> None:
+    """Part 1: the features suite (kelpseg.bench.features) at the given batch and tile size."""
+    config = BenchConfig(suites=["features"], device=device, repeats=repeats)  # type: ignore[arg-type]
+    settings = FeatureSettings(batch=batch, tile_size=size)
+    run_bench(config, None, on_suite=print_suite, settings={"features": settings})
 
 
 def make_pool(folder: Path, n_aoi: int) -> list[Path]:
@@ -164,7 +116,7 @@ def bench_stats(counts: list[int], device: str, batch_size: int, n_aoi: int, thr
 def main() -> None:
     """Parse flags and run the chosen parts."""
     parser = argparse.ArgumentParser(description="kelpseg features benchmark")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--batch", type=int, default=32, help="tiles per input batch")
     parser.add_argument("--size", type=int, default=350)
     parser.add_argument("--repeats", type=int, default=5)
@@ -185,7 +137,7 @@ def main() -> None:
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {device}")
     if not args.skip_input:
-        bench_input(args.batch, args.size, device, args.repeats)
+        bench_input(args.batch, args.size, args.device, args.repeats)
     if not args.skip_stats and args.stats_tiles:
         bench_stats(args.stats_tiles, str(device), args.batch_size, args.pool_aoi, args.threads)
 

@@ -1,5 +1,9 @@
 """Grouping speed and memory: kelpseg's neighbour search vs the full pairwise matrix.
 
+The measurement is the ``group`` suite's (:mod:`kelpseg.bench.group`, the one implementation;
+``kelpseg bench --suite group`` times it in-process); this script runs each size in a fresh
+process to add peak memory, and goes to sizes where the full matrix no longer fits.
+
 For 2k, 20k and 100k synthetic embeddings shaped like the DEM embedder's (3,072 dimensions,
 AOI-like clusters of 1-12 near-duplicates, low intrinsic dimension), time
 :func:`kelpseg.split.group_vectors` against the seed's approach (the full n x n cosine matrix in
@@ -15,98 +19,24 @@ subprocess. Linux only (reads /proc/self/statm).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import resource
 import subprocess
 import sys
-import threading
-import time
-from pathlib import Path
 
-import numpy as np
 from rich.table import Table
 
+from kelpseg.bench.group import THRESHOLD, clustered_embeddings, measure_grouping
 from kelpseg.console import console
-from kelpseg.split import bruteforce_pairs, group_vectors
-from kelpseg.split.grouping import components
-
-THRESHOLD = 0.90
-
-
-def clustered_embeddings(n: int, dims: int, seed: int = 0, latent: int = 48) -> np.ndarray:
-    """Unit vectors in clusters of 1-12 (an AOI's tiles), on a ``latent``-dim subspace + noise.
-
-    Real DEM embeddings have a fast-decaying spectrum (on 1,517 generated tiles, 32 principal
-    components hold 77% of the variance); the latent scales mimic that.
-    """
-    rng = np.random.default_rng(seed)
-    sizes = rng.integers(1, 13, n)
-    aoi = np.repeat(np.arange(n), sizes)[:n]
-    scales = (1.0 / np.sqrt(np.arange(1, latent + 1))).astype(np.float32)
-    centres = rng.standard_normal((aoi.max() + 1, latent), dtype=np.float32) * scales
-    points = centres[aoi] + 0.08 * rng.standard_normal((n, latent), dtype=np.float32) * scales
-    basis = np.linalg.qr(rng.standard_normal((dims, latent)))[0].T.astype(np.float32)
-    x = points @ basis
-    x += (
-        0.02
-        * np.linalg.norm(x, axis=1, keepdims=True)
-        * rng.standard_normal((n, dims), dtype=np.float32)
-        / np.sqrt(dims)
-    )
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x
-
-
-class PeakMemory:
-    """Samples this process's resident memory in a thread; ``extra_mib`` is the peak growth."""
-
-    def __init__(self, every_s: float = 0.005) -> None:
-        self.every_s = every_s
-        self.base = self.peak = _rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            self.peak = max(self.peak, _rss_bytes())
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
-
-    @property
-    def extra_mib(self) -> float:
-        return (self.peak - self.base) / 2**20
-
-
-def _rss_bytes() -> int:
-    statm = Path("/proc/self/statm").read_text()  # Linux: resident pages are the 2nd field
-    return int(statm.split()[1]) * resource.getpagesize()
 
 
 def run_one(n: int, dims: int, method: str) -> dict[str, float | list[int]]:
     """Group ``n`` embeddings with one method; seconds, peak extra memory, the groups."""
-    x = clustered_embeddings(n, dims)
-    gc.collect()
-    with PeakMemory() as memory:
-        start = time.perf_counter()
-        if method == "kelpseg":
-            labels = group_vectors(x, THRESHOLD).labels
-        else:
-            pairs = bruteforce_pairs(x, THRESHOLD)
-            labels = components(n, pairs.i, pairs.j)
-        seconds = time.perf_counter() - start
+    run = measure_grouping(clustered_embeddings(n, dims), method)
     return {
-        "seconds": seconds,
-        "extra_mib": memory.extra_mib,
-        "groups": int(labels.max()) + 1,
-        "labels": labels.tolist() if n <= 20_000 else [],
+        "seconds": run.seconds,
+        "extra_mib": run.extra_mib,
+        "groups": int(run.labels.max()) + 1,
+        "labels": run.labels.tolist() if n <= 20_000 else [],
     }
 
 
