@@ -129,7 +129,8 @@ def plot_distribution(stats: pd.DataFrame, column: str) -> Figure:
         ax.set_ylabel("share of tiles")
         ax.set_xlabel(column)
     ax.set_title(column, fontsize=10)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # a column with no finite value draws nothing
+        ax.legend(fontsize=7)
     return fig
 
 
