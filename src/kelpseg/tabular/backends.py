@@ -51,6 +51,20 @@ class FitOptions:
     early_stopping_rounds: int = 0
 
 
+def validation_weights(data: FitData, options: FitOptions) -> np.ndarray | None:
+    """Validation pixel weights with the kelp class weight applied, as in training.
+
+    Early stopping watches the validation log loss. Unweighted, that loss disagrees with the
+    class-weighted training objective (whose probabilities are shifted upwards by design) and is
+    lowest after a tree or two, so training stopped there; weighted alike, the two agree.
+    """
+    if not data.has_validation or not options.pos_weight:
+        return data.weight_val
+    assert data.y_val is not None  # has_validation
+    base = np.ones(len(data.y_val)) if data.weight_val is None else np.asarray(data.weight_val)
+    return np.where(np.asarray(data.y_val) == 1, base * options.pos_weight, base)
+
+
 def require(module: str) -> Any:
     """Import ``module`` or raise :class:`MissingExtraError` for the tabular extra."""
     try:
@@ -83,8 +97,9 @@ def xgb_fit(params: dict[str, Any], data: FitData, options: FitOptions) -> Any:
     evals: dict[str, Any] = {}
     if data.has_validation:
         evals["eval_set"] = [(data.x_val, data.y_val)]
-        if data.weight_val is not None:
-            evals["sample_weight_eval_set"] = [data.weight_val]
+        weight_val = validation_weights(data, options)
+        if weight_val is not None:
+            evals["sample_weight_eval_set"] = [weight_val]
     model.fit(data.x, data.y, sample_weight=data.weight, verbose=False, **evals)
     return model
 
@@ -131,8 +146,9 @@ def lgb_fit(params: dict[str, Any], data: FitData, options: FitOptions) -> Any:
             evals = {"eval_X": data.x_val, "eval_y": data.y_val}
         else:
             evals = {"eval_set": [(data.x_val, data.y_val)]}
-        if data.weight_val is not None:
-            evals["eval_sample_weight"] = [data.weight_val]
+        weight_val = validation_weights(data, options)
+        if weight_val is not None:
+            evals["eval_sample_weight"] = [weight_val]
     model.fit(data.x, data.y, sample_weight=data.weight, callbacks=callbacks, **evals)
     # Keep the Booster: it is what a saved model loads back as, so both paths predict alike.
     return model.booster_
@@ -168,7 +184,7 @@ def cat_fit(params: dict[str, Any], data: FitData, options: FitOptions) -> Any:
     )
     eval_set = None
     if data.has_validation:
-        eval_set = catboost.Pool(data.x_val, data.y_val, weight=data.weight_val)
+        eval_set = catboost.Pool(data.x_val, data.y_val, weight=validation_weights(data, options))
     model.fit(
         data.x,
         data.y,
