@@ -43,7 +43,7 @@ def select_tiles(source: PredictionSource, labels: LabelSet, require_all: bool) 
                 f"{len(missing)} labelled tiles have no prediction (e.g. {missing[0]})"
             )
     if not predicted:
-        raise KelpsegError("no predictions to evaluate")
+        raise KelpsegError("no predictions to evaluate", getattr(source, "folder", None))
     return sorted(predicted)
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.io import DatasetReader
 
 from kelpseg.errors import KelpsegError
 from kelpseg.io.atomic import atomic_path
@@ -25,6 +27,7 @@ MISSING: int = -32768
 TILE_SIZE: int = 350
 
 PathLike = str | os.PathLike[str]
+T = TypeVar("T")
 
 # Tiles carry no CRS by design. catch_warnings() is not thread-safe (threaded writers leak the
 # warning), so silence this one category for the whole process instead.
@@ -73,6 +76,25 @@ def tile_id_from_path(path: PathLike) -> str:
 
 
 def _open_array(path: Path) -> np.ndarray:
+    array: np.ndarray = _with_dataset(path, lambda src: src.read())
+    return array
+
+
+def raster_header(path: PathLike) -> tuple[int, np.dtype[Any], int, int]:
+    """Band count, pixel type, height and width of a GeoTIFF, without reading its pixels.
+
+    Raises:
+        KelpsegError: missing, unreadable or not a GeoTIFF (the same lines as :func:`read_tile`).
+    """
+
+    def header(src: DatasetReader) -> tuple[int, np.dtype[Any], int, int]:
+        return int(src.count), np.dtype(src.dtypes[0]), int(src.height), int(src.width)
+
+    return _with_dataset(Path(path), header)
+
+
+def _with_dataset(path: Path, use: Callable[[DatasetReader], T]) -> T:
+    """``use(dataset)`` on the opened GeoTIFF, every failure turned into one KelpsegError."""
     if not path.exists():
         raise KelpsegError("file does not exist", path)
     if not os.access(path, os.R_OK):
@@ -83,7 +105,7 @@ def _open_array(path: Path) -> np.ndarray:
             with rasterio.open(path) as src:
                 if src.driver != "GTiff":
                     raise KelpsegError(f"not a GeoTIFF (driver {src.driver})", path)
-                return src.read()
+                return use(src)
     except RasterioIOError as exc:
         raise KelpsegError(f"not a readable GeoTIFF ({_short(exc)})", path) from exc
     except rasterio.errors.RasterioError as exc:

@@ -27,7 +27,7 @@ from kelpseg.io.atomic import atomic_path
 from kelpseg.nn.config import TrainConfig
 from kelpseg.nn.data.datamodule import KelpDataModule
 from kelpseg.nn.models import FreezeEncoder, check_input_size
-from kelpseg.nn.module import KelpSegModule
+from kelpseg.nn.module import CHECKPOINT_KEY, KelpSegModule
 from kelpseg.nn.tracking import (
     RUN_FILE,
     MlflowLogger,
@@ -142,6 +142,29 @@ def load_stats(config: TrainConfig) -> BandStats | None:
     return stats
 
 
+def check_resume(last: Path, config: TrainConfig) -> None:
+    """Refuse a ``last.ckpt`` that is unreadable or was trained on other inputs or network.
+
+    Lightning would otherwise fail deep inside ``fit`` (a KeyError or a shape mismatch).
+    """
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises several unrelated types for bad files
+        raise KelpsegError(f"not a readable checkpoint ({type(exc).__name__})", last) from exc
+    payload = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
+    if not payload or "pytorch-lightning_version" not in ckpt:
+        raise KelpsegError("not a kelpseg training checkpoint; cannot resume from it", last)
+    saved = payload.get("config", {})
+    was = saved.get("features", {}).get("channels")
+    if was != list(config.features.channels):
+        message = f"trained on channels {was}, the config has {list(config.features.channels)}"
+        raise KelpsegError(f"{message}; cannot resume", last)
+    for key in ("arch", "encoder"):
+        old, new = saved.get("model", {}).get(key), getattr(config.model, key)
+        if old != new:
+            raise KelpsegError(f"trained with model.{key}={old}, the config has {new}", last)
+
+
 def check_sizes(module: KelpSegModule, datamodule: KelpDataModule) -> None:
     """Dry-run the network on the training crop and validation tile sizes, once each."""
     datamodule.setup("fit")
@@ -237,6 +260,8 @@ def train(
     if not resume and last.is_file():
         message = "already holds a run; pass --resume or choose another output_dir"
         raise KelpsegError(message, run_dir)
+    if resume:
+        check_resume(last, config)
     stats = load_stats(config)
     L.seed_everything(config.seed, workers=True, verbose=False)
     if config.trainer.deterministic:
@@ -270,7 +295,12 @@ def train(
     )
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=str(last) if resume else None,
+            weights_only=True,  # no unpickling of arbitrary objects from a checkpoint file
+        )
     finally:
         # Lightning switches this on process-wide; give the caller its setting back.
         torch.use_deterministic_algorithms(was_deterministic)

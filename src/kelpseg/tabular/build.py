@@ -83,8 +83,10 @@ def training_tiles(catalog: CatalogSource) -> pd.DataFrame:
         frame = catalog
     else:
         frame = load_catalog(catalog)
+    where = None if isinstance(catalog, Catalog | pd.DataFrame) else catalog
     if "fold" not in frame.columns:
-        raise KelpsegError("the catalog has no 'fold' column; assign folds (kelpseg split) first")
+        message = "the catalog has no 'fold' column; assign folds (kelpseg split) first"
+        raise KelpsegError(message, where)
     mask = frame["mask_path"].fillna("").astype(str)
     folds = pd.to_numeric(frame["fold"], errors="coerce")
     keep = (mask != "") & folds.notna() & (folds >= 0)
@@ -97,7 +99,7 @@ def training_tiles(catalog: CatalogSource) -> pd.DataFrame:
         }
     )
     if tiles.empty:
-        raise KelpsegError("the catalog holds no labelled tile with a fold")
+        raise KelpsegError("the catalog holds no labelled tile with a fold", where)
     if tiles["tile_id"].duplicated().any():
         raise KelpsegError(
             f"tile id {tiles['tile_id'][tiles['tile_id'].duplicated()].iloc[0]} is listed twice"

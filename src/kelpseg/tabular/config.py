@@ -115,7 +115,9 @@ class TabularConfig(StrictModel):
     def _threshold_on_grid(self) -> Self:
         for t in self.threshold_sweep.values():
             if abs(round(t * self.n_bins) - t * self.n_bins) > 1e-6:
-                raise ValueError(f"threshold {t} is not on the 1/{self.n_bins} grid")
+                raise ValueError(
+                    f"threshold_sweep value {t} is not on the 1/{self.n_bins} grid of n_bins"
+                )
         return self
 
     def build_fingerprint(self) -> dict[str, Any]:

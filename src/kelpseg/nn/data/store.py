@@ -31,7 +31,7 @@ from kelpseg.console import progress
 from kelpseg.errors import KelpsegError
 from kelpseg.io.atomic import atomic_path
 from kelpseg.io.catalog import build_catalog, load_catalog
-from kelpseg.io.tiles import BAND_NAMES, read_label, read_tile
+from kelpseg.io.tiles import BAND_NAMES, raster_header, read_label, read_tile
 from kelpseg.nn.data.store_format import (
     PreparedStore,
     new_manifest,
@@ -156,6 +156,7 @@ def _prepare_split(
             resumable = False  # damaged: rebuild the split
     arrays = _open_partial(out, entry) if resumable and entry and _index_ok(out, entry) else None
     if arrays is None or entry is None:
+        _check_headers(plan, pool)  # before _start_split replaces an earlier store's files
         entry = _start_split(plan, out, manifest, chunk_size)
         arrays = _open_partial(out, entry)
         assert arrays is not None  # just created
@@ -174,6 +175,26 @@ def _prepare_split(
         bar.update(task, completed=stop)
     del images, masks  # close the memmaps before renaming their files
     _finish_split(out, manifest, entry)
+
+
+def _check_headers(plan: _Plan, pool: ThreadPoolExecutor) -> None:
+    """Refuse missing files, wrong band counts, pixel types or sizes without reading pixels."""
+    images = list(pool.map(raster_header, plan.images))
+    size = images[0][2:]
+    for path, (bands, dtype, *hw) in zip(plan.images, images, strict=True):
+        if bands != len(BAND_NAMES):
+            raise KelpsegError(f"expected {len(BAND_NAMES)} bands, found {bands}", path)
+        if dtype != np.int16:
+            raise KelpsegError(f"expected int16 pixels, found {dtype}", path)
+        if tuple(hw) != size:
+            raise KelpsegError(f"expected {size[0]}x{size[1]} pixels, found {hw[0]}x{hw[1]}", path)
+    masks = plan.masks or []
+    for path, (bands, dtype, *hw) in zip(masks, pool.map(raster_header, masks), strict=True):
+        if bands != 1 or not np.issubdtype(dtype, np.integer) or tuple(hw) != size:
+            found = f"{bands} band(s) of {dtype}, {hw[0]}x{hw[1]}"
+            raise KelpsegError(
+                f"expected a 1-band integer label of {size[0]}x{size[1]}, found {found}", path
+            )
 
 
 def _start_split(
