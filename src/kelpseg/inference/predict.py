@@ -30,6 +30,7 @@ from kelpseg.inference.config import Precision, PredictConfig, TtaConfig
 from kelpseg.inference.postprocess import PostprocessConfig
 from kelpseg.inference.reader import TileSource, read_batches, resolve_tiles
 from kelpseg.inference.writers import Writers, is_done
+from kelpseg.io.atomic import remove_stale_temporaries
 
 if TYPE_CHECKING:
     from kelpseg.inference.runner import Predictor
@@ -202,6 +203,7 @@ def predict_tiles(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise KelpsegError(f"cannot create the output folder ({exc.strerror})", out) from exc
+    remove_stale_temporaries(out)  # left by a run killed mid-write
     total = len(table)
     if not overwrite:
         table = table[[not is_done(out, t, soft) for t in table["tile_id"]]]

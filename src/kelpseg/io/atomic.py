@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from kelpseg.errors import KelpsegError
+
+
+def _temporary_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+#: What :func:`atomic_path` names its temporary files: ``.<name>.<8 hex digits>.tmp``.
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
+    """Delete the temporary files a killed writer left in ``folder``; return how many.
+
+    Only names of :func:`atomic_path`'s pattern are touched. Call it when a resumable command
+    starts, before it writes (never while another process writes to the same folder).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    stale = [p for p in root.iterdir() if p.is_file() and _TEMPORARY.match(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 @contextmanager
@@ -25,7 +49,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise KelpsegError(f"cannot create output folder ({exc.strerror})", target.parent) from exc
     if not os.access(target.parent, os.W_OK):
         raise KelpsegError("output folder is not writable", target.parent)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = _temporary_name(target)
     try:
         yield tmp
         tmp.replace(target)

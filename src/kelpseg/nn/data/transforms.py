@@ -297,7 +297,8 @@ class InputSizer(nn.Module):
         if big_h < h or big_w < w:
             raise KelpsegError(
                 f"tiles of {h}x{w} px do not fit input size {self.size} by padding "
-                "(use sizing.strategy=resize or a larger sizing.size)"
+                "(use sizing.strategy=resize or a larger sizing.size)",
+                "data.sizing",
             )
         top, left = (big_h - h) // 2, (big_w - w) // 2
         return _pad(x, (top, big_h - h - top, left, big_w - w - left), self.pad_mode)
