@@ -26,6 +26,7 @@ from kelpseg.io.catalog import load_catalog
 from kelpseg.nn.data.config import DataConfig
 from kelpseg.nn.data.datasets import GeoTiffDataset, StoreDataset, TileDataset, collate_tiles
 from kelpseg.nn.data.sampler import TileSampler, build_sampler
+from kelpseg.nn.data.stacked import StackedChannels
 from kelpseg.nn.data.store_format import PreparedStore, open_store
 
 PathLike = str | os.PathLike[str]
@@ -246,6 +247,8 @@ class KelpDataModule(L.LightningDataModule):
                     f"config key 'data.crop_size': {crop} is larger than the tiles "
                     f"({height}x{width})"
                 )
+        if cfg.stacked:
+            dataset.stacked = StackedChannels(cfg.stacked)
         return dataset
 
     def train_dataloader(self) -> DataLoader[Any]:

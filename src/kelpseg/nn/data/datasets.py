@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from torch.utils.data import Dataset, default_collate
 from kelpseg.errors import KelpsegError
 from kelpseg.io.tiles import read_label, read_tile, tile_id_from_path
 from kelpseg.nn.data.store_format import StoreSplit
+
+if TYPE_CHECKING:
+    from kelpseg.nn.data.stacked import StackedChannels
 
 PathLike = str | os.PathLike[str]
 ItemKey = int | tuple[int, int]
@@ -89,6 +92,8 @@ class TileDataset(Dataset[dict[str, Any]]):
         self.crop_size = crop_size
         self.kelp_crop_prob = kelp_crop_prob
         self._kelp_pixels: dict[int, np.ndarray] = {}
+        # Stored channels (data.stacked) read into planes after the seven bands, if any.
+        self.stacked: StackedChannels | None = None
 
     def __len__(self) -> int:
         return len(self.tile_ids)
@@ -135,10 +140,13 @@ class TileDataset(Dataset[dict[str, Any]]):
             mask = self.read_mask(index) if self.labelled else None
             plans.append((index, mask, self._window(index, mask, seed)))
         height, width = self._item_shape(plans[0][0], plans[0][2])
-        images = np.empty((len(plans), 7, height, width), dtype=np.int16)
+        planes = 7 + (len(self.stacked) if self.stacked is not None else 0)
+        images = np.empty((len(plans), planes, height, width), dtype=np.int16)
         masks = np.empty((len(plans), 1, height, width), dtype=np.float32)
         for slot, (index, mask, window) in enumerate(plans):
-            self.read_image_into(index, window, images[slot])
+            self.read_image_into(index, window, images[slot, :7])
+            if self.stacked is not None:
+                self.stacked.read(self.tile_ids[index], window, images[slot, 7:])
             if mask is not None:
                 masks[slot, 0] = mask if window is None else mask[window]
         batch: dict[str, Any] = {
