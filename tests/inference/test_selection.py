@@ -161,7 +161,9 @@ def test_the_cli_reads_prediction_folders_and_writes_a_predict_config(
 
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "kelpseg export -m ckpt/good-a" in printed.replace("\n", "")
+    assert f"kelpseg export --ensemble {tmp_path / 'ens' / 'ensemble.yaml'}" in printed.replace(
+        "\n", ""
+    )
 
     spec = load_ensemble_spec(tmp_path / "ens" / "ensemble.yaml")
     assert set(spec["models"]) == {f"ckpt/{n}" for n in GOOD}

@@ -86,3 +86,35 @@ def test_a_fold_without_its_model_is_refused(
     with pytest.raises(KelpsegError, match="no model holds out fold 2"):
         write_stacking_channel(stack_models[:2] + stack_models[3:], crafted_catalog,
                                tmp_path / "x", show_progress=False)  # fmt: skip
+
+
+def test_the_stack_command_writes_the_channel_and_prints_the_verdict(
+    tmp_path: Path,
+    crafted_catalog: pd.DataFrame,
+    crafted_pixels: Path,
+    stack_models: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kelpseg.cli.app import main
+
+    catalog = tmp_path / "catalog.parquet"
+    crafted_catalog.to_parquet(catalog)
+    out = tmp_path / "treeprob"
+    models = [arg for m in stack_models for arg in ("--models", str(m))]
+    args = ["tabular", "stack", *models, "--catalog", str(catalog), "--out", str(out)]
+    assert main([*args, "--splits", "train", "--pixels", str(crafted_pixels), "--quiet"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    n_train = int((crafted_catalog["split"] == "train").sum())
+    assert f"{n_train} tiles written" in printed
+    assert f"out of fold (tile level): none of {n_train} training tiles" in printed
+    assert sorted(p.stem for p in (out / "tiles").iterdir()) == sorted(
+        crafted_catalog.loc[crafted_catalog["split"] == "train", "tile_id"]
+    )
+
+    # A fold without its held-out model: exit 2 and one line, nothing half-written.
+    without_fold_2 = [a for m in stack_models if m.name != "f2" for a in ("--models", str(m))]
+    other = tmp_path / "other"
+    bad = ["tabular", "stack", *without_fold_2, "--catalog", str(catalog), "--out", str(other)]
+    assert main([*bad, "--quiet"]) == 2
+    assert "no model holds out fold 2" in capsys.readouterr().err
+    assert not other.exists()

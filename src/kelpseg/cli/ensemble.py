@@ -74,16 +74,11 @@ def select(
         f"best single {honest['best_single_dice']:.4f}, gain {honest['gain']:+.4f}"
     )
     console.print(f"ensemble spec: {result.out_dir / 'ensemble.yaml'} (kelpseg predict --config)")
-    console.print(f"export it: {export_command(result.spec)}", highlight=False, soft_wrap=True)
-
-
-def export_command(spec: dict[str, Any]) -> str:
-    """The ``kelpseg export`` arguments of an ensemble spec (name, version and out to fill in)."""
-    models = " ".join(f"-m {shlex.quote(str(m))}" for m in spec["models"])
-    weights = ",".join(f"{w:g}" for w in spec["weights"])
-    return (
-        f"kelpseg export {models} --weights {weights} --threshold {spec['threshold']:g} "
-        f"--ensemble-mode {spec['ensemble_mode']} --name NAME --version 1.0.0 --out PACKAGE"
+    spec_path = shlex.quote(str(result.out_dir / "ensemble.yaml"))
+    console.print(
+        f"export it: kelpseg export --ensemble {spec_path} --name NAME --version 1.0.0 --out DIR",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

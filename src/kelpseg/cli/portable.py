@@ -7,7 +7,7 @@ commands run on the light install.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -38,19 +38,29 @@ def _weights(items: list[str] | None) -> list[float] | None:
 
 
 def export(
-    model: Annotated[
-        list[str], typer.Option("--model", "-m", help="Checkpoint, run folder or run id; repeat.")
-    ],
     name: Annotated[str, typer.Option(help="Package name (letters, digits, . _ -).")],
     version: Annotated[str, typer.Option(help="Package version, e.g. 1.0.0.")],
     out: Annotated[Path, typer.Option(help="Package folder to write.")],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Checkpoint, run folder or run id; repeat."),
+    ] = None,
+    ensemble: Annotated[
+        Path | None,
+        typer.Option(
+            help="ensemble.yaml of 'kelpseg ensemble select' (models, weights, mode, "
+            "threshold), instead of --model."
+        ),
+    ] = None,
     weights: Annotated[
         list[str] | None, typer.Option(help="Weight per --model: repeat, or w1,w2,...")
     ] = None,
     threshold: Annotated[
         float | None, typer.Option(help="Decision threshold (default: saved with the models).")
     ] = None,
-    ensemble_mode: Annotated[str, typer.Option(help="mean_prob or mean_logit.")] = "mean_prob",
+    ensemble_mode: Annotated[
+        str | None, typer.Option(help="mean_prob (default) or mean_logit.")
+    ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
     fixed_size: Annotated[
         bool, typer.Option("--fixed-size", help="Accept only the tile size (no dynamic H/W).")
@@ -63,23 +73,29 @@ def export(
     ] = None,
 ) -> None:
     """Export a model or ensemble to an ONNX model package with a checksummed manifest."""
+    if bool(model) == (ensemble is not None):
+        raise KelpsegError("give --model (repeatable) or --ensemble SPEC.yaml, not both")
+    if ensemble is not None and (weights or ensemble_mode):
+        raise KelpsegError("the ensemble spec holds the weights and the mode", "--ensemble")
     try:
         from kelpseg.portable.export import export_model
+        from kelpseg.portable.spec import export_ensemble
     except ImportError as exc:
         raise MissingExtraError("train", exc.name or "torch") from exc
-    folder = export_model(
-        model,
-        _weights(weights),
-        name,
-        version,
-        out,
-        opset=opset,
-        dynamic_hw=not fixed_size,
-        threshold=threshold,
-        ensemble_mode=ensemble_mode,
-        tracking_uri=tracking_uri,
-        overwrite=overwrite,
-    )
+    common: dict[str, Any] = {
+        "opset": opset,
+        "dynamic_hw": not fixed_size,
+        "threshold": threshold,
+        "tracking_uri": tracking_uri,
+        "overwrite": overwrite,
+    }
+    if ensemble is not None:
+        folder = export_ensemble(ensemble, name, version, out, **common)
+    else:
+        mode = ensemble_mode or "mean_prob"
+        folder = export_model(
+            model or [], _weights(weights), name, version, out, ensemble_mode=mode, **common
+        )
     if archive is not None:
         console.print(f"archive written to {registry.pack_package(folder, archive)}")
     if install:

@@ -34,12 +34,25 @@ def parse_weights(items: list[str]) -> list[float]:
     return out
 
 
+def parse_stacked(items: list[str]) -> dict[str, str]:
+    """``--stacked TREEPROB=dir`` (repeatable) -> ``{"TREEPROB": "dir"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise KelpsegError(f"{item!r} is not NAME=FOLDER", "--stacked")
+        out[name.strip()] = folder.strip()
+    return out
+
+
 def _config(
     config: Path | None, overrides: list[str], flags: dict[str, Any], tta: dict[str, Any]
 ) -> PredictConfig:
 
     data = read_yaml(config) if config is not None else {}
     data = apply_overrides(data, overrides)
+    if flags.get("stacked"):  # a channel named on the command line; the file's others stay
+        flags = {**flags, "stacked": {**(data.get("stacked") or {}), **flags["stacked"]}}
     data.update({key: value for key, value in flags.items() if value is not None})
     data["tta"] = {**data.get("tta", {}), **{k: v for k, v in tta.items() if v is not None}}
     if not data.get("models"):
@@ -106,6 +119,13 @@ def predict(
         str | None, typer.Option(help="Only this catalog split (test, train); default all.")
     ] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of run ids.")] = None,
+    stacked: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=FOLDER of a stored channel the models read (data.stacked), e.g. "
+            "TREEPROB=treeprob-test/; repeat; default: the folder in the training config."
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="PredictConfig YAML file.")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Config override key.sub=value.")
@@ -131,6 +151,7 @@ def predict(
         "num_workers": num_workers,
         "split": split,
         "tracking_uri": tracking_uri,
+        "stacked": parse_stacked(stacked) if stacked else None,
     }
     if postprocess:
         flags["postprocess"] = {"steps": parse_postprocess(postprocess)}

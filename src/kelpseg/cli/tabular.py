@@ -1,4 +1,4 @@
-"""``kelpseg tabular build | train | predict | baseline``: per-pixel tree models."""
+"""``kelpseg tabular build | train | predict | baseline | stack``: per-pixel tree models."""
 
 from __future__ import annotations
 
@@ -158,7 +158,50 @@ def baseline(
     )
 
 
+def stack(
+    models: Annotated[
+        list[Path],
+        typer.Option(
+            "--models",
+            help="Model folder (from 'train'): one per held-out fold, and one --all-folds model "
+            "for test tiles; repeat.",
+        ),
+    ],
+    catalog: Annotated[Path, typer.Option(help="Split catalog parquet (with 'fold').")],
+    out: Annotated[Path, typer.Option(help="Channel folder (tiles/, provenance.parquet).")],
+    splits: Annotated[str, typer.Option(help="Catalog splits to cover, comma-separated.")] = (
+        "train,test"
+    ),
+    channel: Annotated[str, typer.Option(help="Channel name the networks use.")] = "TREEPROB",
+    pixels: Annotated[
+        Path | None,
+        typer.Option(help="Pixel dataset (from 'build'): check per tile, not only per fold."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Recompute tiles already stored.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Store the out-of-fold tree probability per tile as a network input channel."""
+    from kelpseg.tabular.stacking import check_out_of_fold, write_stacking_channel
+
+    wanted = tuple(s.strip() for s in splits.split(",") if s.strip())
+    result = write_stacking_channel(
+        models, catalog, out, splits=wanted, channel=channel, overwrite=overwrite,
+        show_progress=not quiet,
+    )  # fmt: skip
+    console.print(f"{channel}: {result.written} tiles written, {result.skipped} already stored")
+    prov = check_out_of_fold(out, pixels)  # raises (exit 2) on a leak
+    train = prov[prov["split"] == "train"]
+    level = "tile" if pixels is not None else "fold"
+    console.print(
+        f"out of fold ({level} level): none of {len(train)} training tiles got its value from "
+        f"a model trained on it; {len(prov) - len(train)} other tiles from "
+        f"{prov.loc[prov['split'] != 'train', 'model_dir'].nunique()} all-folds model(s)"
+    )
+    console.print(f"use it in training with data.stacked={{{channel}: {out}}}", highlight=False)
+
+
 app.command("build", help="Sample training pixels into a partitioned parquet dataset.")(build)
 app.command("train", help="Train a tree model; validate on one fold; log to MLflow.")(train)
 app.command("predict", help="Predict whole tiles into masks and probabilities.")(predict)
 app.command("baseline", help="Score a single-index threshold baseline on a fold.")(baseline)
+app.command("stack", help="Store the out-of-fold tree probability as a network channel.")(stack)

@@ -6,6 +6,7 @@ config, and the config saved beside its masks reads the same as a torch run's.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -80,6 +81,11 @@ class PredictConfig(StrictModel):
     overwrite: bool = False
     split: str | None = Field(default=None, description="catalog split to predict; None: all")
     tracking_uri: str | None = None
+    stacked: dict[str, Path] = Field(
+        default_factory=dict,
+        description="folder of a stored channel the models read (data.stacked), e.g. the "
+        "test-time tree probabilities; unnamed: the folder in the model's training config",
+    )
 
     @model_validator(mode="after")
     def _weights_fit(self) -> Self:

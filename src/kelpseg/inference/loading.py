@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from kelpseg.inference.config import Precision, TtaConfig
 from kelpseg.inference.reader import TileSource, resolve_tiles
 from kelpseg.inference.runner import Predictor
 from kelpseg.nn.data.datasets import GeoTiffDataset, TileBatch, collate_tiles
+from kelpseg.nn.data.stacked import StackedChannels
 from kelpseg.nn.module import KelpSegModule
 from kelpseg.nn.tracking import load_run
 
@@ -174,6 +175,7 @@ def load_torch_predictor(
     weights_from_scores: bool = False,
     channels_last: bool | None = None,
     compile_backend: str | None = None,
+    stacked: Mapping[str, PathLike] | None = None,
 ) -> Predictor:
     """Load one trained model or an ensemble for inference with torch.
 
@@ -194,6 +196,8 @@ def load_torch_predictor(
             [0.2, 1.0] as the seed did.
         channels_last: channels-last networks (None: on CUDA with fp16/bf16).
         compile_backend: ``torch.compile`` backend of the networks (``inductor``); None: eager.
+        stacked: folder of a stored channel the models read (``data.stacked``), e.g. the
+            test-time one; unnamed channels: the folder in each model's training config.
 
     Raises:
         KelpsegError: no models, a weight count that differs from the model count, or a model
@@ -218,6 +222,7 @@ def load_torch_predictor(
         threshold=threshold,
         channels_last=channels_last,
         compile_backend=compile_backend,
+        stacked=stacked,
     )
 
 
@@ -281,9 +286,21 @@ class TileReader(GeoTiffDataset):
             return TileBatch([], {"error": (exc.message, exc.path)})
 
 
-def tile_loader(table: pd.DataFrame, batch_size: int, workers: int, pin: bool) -> DataLoader[Any]:
-    """Batches of raw tiles of ``table``, in order, read by ``workers`` processes."""
+def tile_loader(
+    table: pd.DataFrame,
+    batch_size: int,
+    workers: int,
+    pin: bool,
+    stacked: Mapping[str, PathLike] | None = None,
+) -> DataLoader[Any]:
+    """Batches of raw tiles of ``table``, in order, read by ``workers`` processes.
+
+    With ``stacked`` (name -> folder) each tile's stored channels follow its seven bands as
+    int16 planes, as in training; a tile without one fails its batch with a one-line error.
+    """
     dataset = TileReader(list(table["image_path"]), None, list(table["tile_id"]))
+    if stacked:
+        dataset.stacked = StackedChannels(stacked)
     extra: dict[str, Any] = {"prefetch_factor": 4} if workers else {}
     return DataLoader(
         dataset,

@@ -86,7 +86,7 @@ def load_predictor(
         threads: ONNX Runtime intra-op threads of a package; None: one per core.
         **torch_options: the rest of
             :func:`~kelpseg.inference.loading.load_torch_predictor` (``ensemble_mode``,
-            ``tracking_uri``, ``weights_from_scores``, ``compile_backend`` ...).
+            ``tracking_uri``, ``weights_from_scores``, ``compile_backend``, ``stacked`` ...).
 
     Raises:
         KelpsegError: no models, TTA or several models with a package, or a model that cannot
@@ -109,6 +109,8 @@ def load_predictor(
             raise KelpsegError("TTA is not part of an exported ONNX graph; use --no-tta", "--tta")
         if torch_options.get("weights_from_scores"):
             raise KelpsegError("a package holds its members' weights already", str(packages[0]))
+        if torch_options.get("stacked"):
+            raise KelpsegError("a model package reads no stored channels", "--stacked")
         from kelpseg.portable.runtime import load_onnx_predictor  # ONNX Runtime, no torch
 
         return load_onnx_predictor(packages[0], device=device, threshold=threshold, threads=threads)
@@ -158,9 +160,12 @@ def _batches(
     """A torch ``DataLoader`` (reader processes) for torch models, reader threads otherwise."""
     if not _uses_torch(predictor):
         return read_batches(table, batch_size, workers)
+    from kelpseg.inference import runner
     from kelpseg.inference.loading import tile_loader
 
-    return tile_loader(table, batch_size, workers, pin=predictor.device.type == "cuda")
+    assert isinstance(predictor, runner.Predictor)  # what _uses_torch said
+    pin = predictor.device.type == "cuda"
+    return tile_loader(table, batch_size, workers, pin=pin, stacked=predictor.stacked)
 
 
 def predict_tiles(
@@ -265,12 +270,14 @@ def run_predict(
         tracking_uri=config.tracking_uri,
         weights_from_scores=config.weights_from_scores,
         compile_backend=config.compile_backend,
+        stacked=config.stacked,
     )
     resolved = config.model_copy(
         update={
             "weights": [float(w) for w in predictor.weights],
             "weights_from_scores": False,
             "threshold": predictor.threshold,
+            "stacked": dict(getattr(predictor, "stacked", {})),  # the folders actually read
         }
     )
     summary = predict_tiles(

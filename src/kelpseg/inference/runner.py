@@ -9,8 +9,10 @@ device. Only the combined (N, H, W) probabilities travel back to the host.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,8 +71,33 @@ def needs_dem(module: KelpSegModule) -> bool:
 
 
 def _input_key(module: KelpSegModule) -> str:
-    # Members trained with the same features and statistics build identical inputs.
-    return module.config.features.model_dump_json() + str(stats_to_text(module.stats))
+    # Members trained with the same features, statistics and stored channels build identical
+    # inputs.
+    stacked = ",".join(module.config.data.stacked)
+    return module.config.features.model_dump_json() + str(stats_to_text(module.stats)) + stacked
+
+
+def stacked_folders(
+    members: Sequence[LoadedModel], given: Mapping[str, str | os.PathLike[str]] | None = None
+) -> dict[str, Path]:
+    """The stored channels the members read (``data.stacked``), name -> folder, in first-seen
+    order: each from ``given`` (e.g. a test-time folder) else the first member's training config.
+
+    Raises:
+        KelpsegError: ``given`` names a channel no member reads.
+    """
+    folders: dict[str, Path] = {}
+    for member in members:
+        for name, folder in member.module.config.data.stacked.items():
+            folders.setdefault(name, Path(folder))
+    unknown = sorted(set(given or {}) - set(folders))
+    if unknown:
+        reads = ", ".join(folders) or "none"
+        raise KelpsegError(
+            f"no model reads the stored channel(s) {', '.join(unknown)} (they read: {reads})",
+            "--stacked",
+        )
+    return {name: Path((given or {}).get(name, folder)) for name, folder in folders.items()}
 
 
 class PendingBatch:
@@ -103,12 +130,16 @@ class Predictor:
         channels_last: run the networks channels-last (None: on CUDA with fp16/bf16).
         compile_backend: ``torch.compile`` the networks with this backend (``inductor``);
             None: run them eagerly. The first batch of each input size pays the compilation.
+        stacked: folder of each stored channel (``data.stacked``) some member reads; None or a
+            missing name: the folder recorded in the member's training config.
 
     Attributes:
         tile_size: the tile size the models were made for (350; other sizes are padded or
             resized internally as each model's sizing says).
         channels: every input channel some member reads, in first-seen order.
         needs_dem: whether some member reads the DEM band.
+        stacked: stored channels some member reads, name -> folder; batches carry them as
+            planes after the seven bands, in this order (see :mod:`kelpseg.nn.data.stacked`).
         threshold: the decision threshold of the masks.
         threshold_source: where ``threshold`` came from.
         weights: normalised member weights.
@@ -127,6 +158,7 @@ class Predictor:
         threshold: float | None = None,
         channels_last: bool | None = None,
         compile_backend: str | None = None,
+        stacked: Mapping[str, str | os.PathLike[str]] | None = None,
     ) -> None:
         if not members:
             raise KelpsegError("give at least one model to predict with")
@@ -146,6 +178,7 @@ class Predictor:
             dict.fromkeys(c for m in self.members for c in m.module.config.features.channels)
         )
         self.needs_dem = any(needs_dem(m.module) for m in self.members)
+        self.stacked = stacked_folders(self.members, stacked)
         if threshold is None:
             values = np.array([m.threshold for m in self.members], dtype=np.float64)
             self.threshold = float(np.round((values * self.weights).sum(), 9))
@@ -181,7 +214,8 @@ class Predictor:
         """Kelp probabilities of a batch of raw tiles.
 
         Args:
-            raw: (N, 7, H, W) int16 tiles, any H and W the members accept.
+            raw: (N, 7, H, W) int16 tiles, any H and W the members accept (N, 7 + E, H, W)
+                with the E stored channels of :attr:`stacked` after the bands.
 
         Returns:
             (N, H, W) float32 probabilities: members combined, TTA applied if enabled.
@@ -209,8 +243,13 @@ class Predictor:
 
     def _to_device(self, raw: np.ndarray | Tensor) -> Tensor:
         batch = torch.from_numpy(np.asarray(raw)) if not isinstance(raw, Tensor) else raw
-        if batch.ndim != 4 or batch.shape[1] != len(BAND_NAMES):
-            raise KelpsegError(f"expected raw tiles (N, 7, H, W), got {tuple(batch.shape)}")
+        planes = len(BAND_NAMES) + len(self.stacked)
+        if batch.ndim != 4 or batch.shape[1] != planes:
+            extra = f" + stored {', '.join(self.stacked)}" if self.stacked else ""
+            raise KelpsegError(
+                f"expected raw tiles (N, {planes}, H, W): the bands{extra}; "
+                f"got {tuple(batch.shape)}"
+            )
         if batch.dtype != torch.int16:
             raise KelpsegError(f"expected int16 raw tiles, got {batch.dtype}")
         return batch.to(self.device, non_blocking=batch.is_pinned())
@@ -220,10 +259,20 @@ class Predictor:
         out: list[Tensor | None] = [None] * len(self.members)
         hw = (int(raw.shape[-2]), int(raw.shape[-1]))
         for indices in self._groups.values():
-            x = self.members[indices[0]].module.inputs(raw)  # float32, outside autocast
+            module = self.members[indices[0]].module
+            x = module.inputs(self._planes_of(module, raw))  # float32, outside autocast
             for i in indices:
                 out[i] = self._forward(self.members[i].module, x, hw)
         return [p for p in out if p is not None]
+
+    def _planes_of(self, module: KelpSegModule, raw: Tensor) -> Tensor:
+        """The bands and, of the stored planes, those ``module`` reads, in its order."""
+        names = list(self.stacked)
+        own = [len(BAND_NAMES) + names.index(n) for n in module.config.data.stacked]
+        if own == list(range(len(BAND_NAMES), raw.shape[1])):
+            return raw
+        keep = torch.tensor([*range(len(BAND_NAMES)), *own], device=raw.device)
+        return raw.index_select(1, keep)
 
     def _forward(self, module: KelpSegModule, x: Tensor, hw: tuple[int, int]) -> Tensor:
         dtype = PRECISIONS[self.precision]

@@ -25,7 +25,7 @@ from kelpseg.portable.registry import (
 from kelpseg.portable.runtime import OnnxPredictor, RuntimeDevice, load_onnx_predictor
 
 #: name -> module, imported on first use (they need torch).
-_LAZY = {"export_model": "export", "crafted_tiles": "verify"}
+_LAZY = {"export_model": "export", "export_ensemble": "spec", "crafted_tiles": "verify"}
 
 __all__ = [
     "Manifest",
@@ -35,6 +35,7 @@ __all__ = [
     "RuntimeDevice",
     "add",
     "crafted_tiles",
+    "export_ensemble",
     "export_model",
     "is_portable_ref",
     "list_models",

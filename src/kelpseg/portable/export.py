@@ -48,6 +48,19 @@ def _load(source: ModelSource, tracking_uri: str | None) -> LoadedModel:
     return load_model(source, tracking_uri)
 
 
+def _refuse_stacked(model: LoadedModel) -> None:
+    # The graph's one input is the seven bands; a stored channel (data.stacked) would need a
+    # second, per-tile input that the runtime cannot read: refuse rather than export a graph
+    # that silently lacks it.
+    stacked = list(model.module.config.data.stacked)
+    if stacked:
+        raise KelpsegError(
+            f"reads the stored channel(s) {', '.join(stacked)} (data.stacked), which a model "
+            "package cannot carry; predict it with kelpseg predict --stacked NAME=DIR instead",
+            model.source,
+        )
+
+
 def _score(model: LoadedModel) -> float | None:
     if model.run_id is None and model.checkpoint is None:
         return None
@@ -193,6 +206,8 @@ def export_model(
     if not models:
         raise KelpsegError("give at least one model to export")
     loaded = [_load(m, tracking_uri) for m in models]
+    for model in loaded:
+        _refuse_stacked(model)
     w = normalise_weights(weights, len(loaded))
     modules = [m.module.cpu().eval() for m in loaded]
     if any(m.sizer.strategy == "resize" for m in modules):
