@@ -41,7 +41,7 @@ def load_scene_predictor(config: SceneConfig, threads: int | None = None) -> Til
         raise KelpsegError("no model given: pass --model (repeat it for an ensemble)")
     from kelpseg.inference.predict import load_predictor
 
-    options = {} if threads is None else {"threads": threads}  # only packages take threads
+    options: dict[str, Any] = {} if threads is None else {"threads": threads}  # packages only
     predictor: TilePredictor = load_predictor(
         config.models, config.weights, device=config.device, threshold=config.threshold, **options
     )
