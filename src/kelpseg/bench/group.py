@@ -10,13 +10,13 @@ peak memory.
 from __future__ import annotations
 
 import gc
-import resource
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from kelpseg.bench.config import BenchConfig
 from kelpseg.bench.measure import Figure, SuiteResult, median_rate
@@ -62,8 +62,7 @@ def clustered_embeddings(n: int, dims: int, seed: int = 0, latent: int = 48) -> 
 
 
 def _rss_bytes() -> int:
-    statm = Path("/proc/self/statm")  # Linux: resident pages are the 2nd field
-    return int(statm.read_text().split()[1]) * resource.getpagesize() if statm.exists() else 0
+    return int(psutil.Process().memory_info().rss)
 
 
 class PeakMemory:

@@ -32,6 +32,7 @@ from kelpseg.eda.runner import CONFIG_FILE, FAILURES_FILE, STATS_FILE
 from kelpseg.eda.tile_plots import COMPOSITES, png_bytes, read_for_plot, tile_panels, tile_strip
 from kelpseg.errors import KelpsegError
 from kelpseg.io.atomic import atomic_path
+from kelpseg.io.catalog import read_parquet
 from kelpseg.io.tiles import Tile
 
 REPORT_FILE = "report.html"
@@ -208,10 +209,7 @@ def read_stats_dir(stats_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.
     path = folder / STATS_FILE
     if not path.is_file():
         raise KelpsegError(f"no {STATS_FILE} here; run 'kelpseg eda stats' first", folder)
-    try:
-        stats = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for bad files
-        raise KelpsegError(f"not a readable parquet file ({exc})", path) from exc
+    stats = read_parquet(path)
     fail_path = folder / FAILURES_FILE
     failures = (
         pd.read_csv(fail_path, dtype=str, keep_default_na=False)

@@ -199,15 +199,20 @@ def _frame(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
     return frame.sort_values(["split", "tile_id"], ignore_index=True)
 
 
+def read_parquet(path: PathLike, what: str = "parquet file") -> pd.DataFrame:
+    """Read a parquet file; an unreadable one is a one-line :class:`KelpsegError` naming it."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for bad files
+        raise KelpsegError(f"not a readable {what} ({exc})", path) from exc
+
+
 def load_catalog(path: PathLike) -> pd.DataFrame:
     """Read a catalog parquet written by :meth:`Catalog.save` (or a later stage's extension)."""
     path = Path(path)
     if not path.is_file():
         raise KelpsegError("catalog file does not exist", path)
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for bad files
-        raise KelpsegError(f"not a readable parquet catalog ({exc})", path) from exc
+    frame = read_parquet(path, "parquet catalog")
     missing = set(CATALOG_COLUMNS) - set(frame.columns)
     if missing:
         raise KelpsegError(f"catalog lacks columns {sorted(missing)}", path)

@@ -21,6 +21,7 @@ import pandas as pd
 from kelpseg.console import progress
 from kelpseg.errors import KelpsegError
 from kelpseg.io.atomic import atomic_path
+from kelpseg.io.catalog import read_parquet
 from kelpseg.io.tiles import read_tile, write_tile
 from kelpseg.quality.alignment import realign_dem
 
@@ -43,10 +44,7 @@ def load_stats(stats: pd.DataFrame | PathLike) -> pd.DataFrame:
         path = where / "tile_stats.parquet" if where.is_dir() else where
         if not path.is_file():
             raise KelpsegError("EDA statistics file does not exist", path)
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several unrelated types for bad files
-            raise KelpsegError(f"not a readable parquet ({exc})", path) from exc
+        frame = read_parquet(path, "parquet")
     missing = [c for c in ("tile_id", *SHIFT_COLUMNS) if c not in frame.columns]
     if missing:
         raise KelpsegError(f"statistics lack {missing} (re-run kelpseg eda stats)", where)
