@@ -27,7 +27,7 @@ from kelpseg.console import progress
 from kelpseg.eda.cluster import completed, dask_client
 from kelpseg.errors import KelpsegError
 from kelpseg.features import BandStats
-from kelpseg.io.atomic import atomic_path
+from kelpseg.io.atomic import atomic_path, remove_stale_temporaries
 from kelpseg.io.catalog import Catalog, load_catalog
 from kelpseg.tabular.config import TabularConfig
 from kelpseg.tabular.dataset import (
@@ -150,9 +150,8 @@ def _prepare_root(root: Path, config: TabularConfig, tiles: pd.DataFrame, overwr
         tiles.to_parquet(tmp, index=False)
     if config.stats_path is not None:
         BandStats.from_json(config.stats_path).to_json(root / STATS_FILE)
-    # Leftovers of writes killed mid-way: hidden temporary files the dataset reader ignores.
-    for stale in (root / PIXELS_DIR).glob("fold=*/.*"):
-        stale.unlink(missing_ok=True)
+    for folder in (root / PIXELS_DIR).glob("fold=*"):  # writes killed mid-way leave these
+        remove_stale_temporaries(folder)
 
 
 def _tile_folds(tiles: pd.DataFrame) -> set[tuple[str, int]]:
