@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import pytest
 import torch
+from pydantic import ValidationError
 
 from kelpseg.errors import KelpsegError
 from kelpseg.nn.data.config import AugmentConfig, SizingConfig
@@ -165,6 +169,67 @@ def test_impossible_sizes_are_user_errors():
     with pytest.raises(KelpsegError, match="do not fit"):
         InputSizer(320, "pad")(torch.zeros(1, 1, 350, 350))
     assert InputSizer(320, "resize")(torch.zeros(1, 1, 350, 350)).shape[-1] == 320
+
+
+@pytest.mark.parametrize(
+    ("scale", "multiple", "hw", "expect"),
+    [
+        (2.0, 32, (128, 128), (256, 256)),  # a training crop
+        (2.0, 32, (350, 350), (704, 704)),  # a whole tile: 700 rounded up
+        (1.5, 32, (350, 350), (544, 544)),  # 525 rounded up
+        (1.5, 32, (128, 350), (192, 544)),
+        (0.5, 32, (350, 64), (192, 32)),  # 175 up to 192; 32 stays
+        (1.12, 32, (200, 200), (224, 224)),  # 224.00000000000003 in floats is still 224
+        (1.0, 16, (350, 7), (352, 16)),
+    ],
+)
+def test_scale_resizes_by_the_factor_rounded_up_to_the_multiple(
+    scale: float, multiple: int, hw: tuple[int, int], expect: tuple[int, int]
+):
+    sizer = InputSizer(None, "resize", multiple, scale=scale)
+    # The same with exact rationals: no float rounding in the reference.
+    exact = tuple(math.ceil(Fraction(s) * Fraction(str(scale)) / multiple) * multiple for s in hw)
+    assert sizer.target_hw(*hw) == expect == exact
+    x = torch.rand(1, 2, *hw)
+    assert tuple(sizer(x).shape[-2:]) == expect
+    assert tuple(sizer.size_mask(x[:, :1]).shape[-2:]) == expect
+
+
+def test_scaled_batches_restore_to_their_own_size_and_smooth_images_come_back():
+    config = SizingConfig(strategy="resize", scale=1.5, interpolation="bicubic")
+    sizer = InputSizer.from_config(config)
+    assert sizer.scale == 1.5 and sizer.size is None
+    rows, cols = torch.linspace(0, 1, 100), torch.linspace(0, 1, 70)
+    x = (rows.view(1, 1, 100, 1) ** 2 + torch.sin(3 * cols).view(1, 1, 1, 70)).expand(2, 3, 100, 70)
+    for crop in (x[..., :48, :48], x):  # a crop and a whole (non-square) tile
+        hw = (int(crop.shape[-2]), int(crop.shape[-1]))
+        big = sizer(crop.contiguous())
+        assert tuple(big.shape[-2:]) == sizer.target_hw(*hw) != hw
+        back = sizer.restore(big, hw)
+        assert back.shape == crop.shape
+        assert float((back - crop)[..., 4:-4, 4:-4].abs().max()) < 0.02
+    y = torch.zeros(1, 1, 100, 70)
+    y[..., 20:60, 10:40] = 1.0
+    back = sizer.restore_mask(sizer.size_mask(y), (100, 70))
+    assert back.shape == y.shape and float(back.min()) >= 0.0 and float(back.max()) <= 1.0
+    assert float((back - y)[..., 25:55, 15:35].abs().max()) < 0.05  # the inside stays kelp
+
+
+def test_scale_settings_are_checked():
+    assert SizingConfig(strategy="resize", scale=2.0).scale == 2.0
+    with pytest.raises(ValidationError, match="scale .* and size .* are mutually exclusive"):
+        SizingConfig(strategy="resize", scale=2.0, size=512)
+    with pytest.raises(ValidationError, match="scale .* needs strategy: resize"):
+        SizingConfig(scale=2.0)
+    for bad in (0.2, 8.5):
+        with pytest.raises(ValidationError, match="scale"):
+            SizingConfig(strategy="resize", scale=bad)
+    with pytest.raises(KelpsegError, match="strategy resize and no size"):
+        InputSizer(None, "pad", scale=2.0)
+    with pytest.raises(KelpsegError, match="strategy resize and no size"):
+        InputSizer(64, "resize", scale=2.0)
+    with pytest.raises(KelpsegError, match="positive"):
+        InputSizer(None, "resize", scale=0.0)
 
 
 def test_transforms_move_with_their_module():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from mlflow import MlflowClient
@@ -154,3 +155,40 @@ def test_cross_validation_nests_one_child_run_per_fold(
 
     again = train_cv(config, folds=[0, 1], resume=True)  # finished folds are skipped
     assert again.folds[0].best_dice == result.folds[0].best_dice
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_scaled_crops_predicts_whole_tiles_at_their_size(
+    tmp_path: Path, split_catalog_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kelpseg.inference.predict import load_predictor
+
+    seen: set[tuple[int, int]] = set()
+    network_outputs = KelpSegModule.network_outputs
+
+    def recording(self: KelpSegModule, x: torch.Tensor) -> object:
+        seen.add((int(x.shape[-2]), int(x.shape[-1])))
+        return network_outputs(self, x)
+
+    monkeypatch.setattr(KelpSegModule, "network_outputs", recording)
+    config = tiny_config(
+        split_catalog_path, None, tmp_path / "run",
+        "features.normalization=per-sample-min-max", "data.sizing.strategy=resize",
+        "data.sizing.scale=1.5", "data.sizing.interpolation=bicubic",
+    )  # fmt: skip
+    result = train(config)
+    # 32 px crops x 1.5 = 48 -> 64; whole 64 px validation tiles x 1.5 = 96 (both multiples of 32)
+    assert seen == {(64, 64), (96, 96)}
+    assert result.best_ckpt is not None and result.best_dice is not None
+
+    module = KelpSegModule.from_checkpoint(result.best_ckpt)
+    assert module.sizer.scale == 1.5 and module.sizer.size is None
+    raw = torch.randint(0, 20000, (1, 7, 350, 350), dtype=torch.int16)
+    seen.clear()
+    with torch.no_grad():
+        prob = module.predict_probabilities(raw)
+    assert seen == {(544, 544)} and prob.shape == (1, 1, 350, 350)  # 350 x 1.5 = 525 -> 544
+    predicted = load_predictor([result.best_ckpt], device="cpu").predict_batch(raw.numpy())
+    assert predicted.shape == (1, 350, 350)
+    # The predictor resamples probabilities back, the module logits: close, not equal.
+    np.testing.assert_allclose(predicted, prob[:, 0].numpy(), atol=1e-3)

@@ -1,4 +1,5 @@
-"""An exported graph of a 2-class softmax member with an auxiliary head, resized to 64 px."""
+"""Exported graphs of a 2-class softmax member with an auxiliary head, resized to 64 px, and of
+a member resized by a scale factor."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from kelpseg.portable.verify import crafted_tiles
 pytestmark = pytest.mark.slow
 
 
-def _member(size: int, seed: int, **model: object) -> KelpSegModule:
+def _member(
+    size: int | None, seed: int, scale: float | None = None, **model: object
+) -> KelpSegModule:
     data = {
         "features": {"channels": ["NIR", "R", "NDVI"], "normalization": "per-sample-min-max"},
         "model": {
@@ -27,7 +30,14 @@ def _member(size: int, seed: int, **model: object) -> KelpSegModule:
             "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
             **model,
         },
-        "data": {"sizing": {"strategy": "resize", "size": size, "interpolation": "bicubic"}},
+        "data": {
+            "sizing": {
+                "strategy": "resize",
+                "size": size,
+                "scale": scale,
+                "interpolation": "bicubic",
+            }
+        },
     }
     torch.manual_seed(seed)
     return KelpSegModule(validate_config(TrainConfig, data), None, pretrained=False).eval()
@@ -49,4 +59,23 @@ def test_softmax_head_and_members_at_two_resolutions_export_as_the_torch_ensembl
     expected = (0.75 * p_softmax + 0.25 * p_binary).numpy()
     got = predictor.predict_batch(raw)
     assert got.shape == (1, 350, 350)
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_a_member_resized_by_a_scale_exports_as_torch_predicts(tmp_path: Path) -> None:
+    member = _member(None, 2, scale=1.5)
+    package = export_model([member], None, "scaled", "1", tmp_path / "pkg")
+    predictor = load_onnx_predictor(package, quiet=True)
+    manifest = predictor.manifest
+    assert (manifest.tile_size, manifest.dynamic_hw) == (350, False)
+    assert manifest.members[0].sizing["scale"] == 1.5  # the manifest reader keeps the key
+    raw = crafted_tiles(2, 350, 350, seed=4)
+    seen: list[tuple[int, ...]] = []
+    hook = member.model.register_forward_pre_hook(lambda _, args: seen.append(args[0].shape))
+    with torch.no_grad():
+        expected = member.predict_probabilities(torch.from_numpy(raw))[:, 0].numpy()
+    hook.remove()
+    assert [tuple(s[-2:]) for s in seen] == [(544, 544)]  # 350 x 1.5 = 525 -> 544
+    got = predictor.predict_batch(raw)
+    assert got.shape == (2, 350, 350)
     assert np.abs(got - expected).max() < 1e-4

@@ -124,6 +124,14 @@ class SizingConfig(StrictModel):
     size: int | None = Field(
         default=None, ge=1, description="target height/width; None = next multiple of `multiple`"
     )
+    scale: float | None = Field(
+        default=None,
+        ge=0.25,
+        le=8.0,
+        description="resize by this factor, rounded up to a multiple of `multiple` (scale 2.0: "
+        "128 px crop -> 256, 350 px tile -> 704); relative, so crops and whole tiles keep one "
+        "resolution; needs strategy resize, excludes size",
+    )
     strategy: Literal["pad", "resize"] = Field(
         default="pad", description="pad, or resample the tile"
     )
@@ -142,6 +150,15 @@ class SizingConfig(StrictModel):
     def _size_is_multiple(self) -> Self:
         if self.size is not None and self.size % self.multiple:
             raise ValueError(f"size {self.size} is not a multiple of {self.multiple}")
+        if self.scale is not None and self.size is not None:
+            raise ValueError(
+                f"scale ({self.scale}) and size ({self.size}) are mutually exclusive: "
+                "set one of them (scale resizes by a factor, size to an absolute size)"
+            )
+        if self.scale is not None and self.strategy != "resize":
+            raise ValueError(
+                f"scale ({self.scale}) needs strategy: resize (strategy is {self.strategy})"
+            )
         return self
 
 

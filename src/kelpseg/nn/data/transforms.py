@@ -203,12 +203,15 @@ class InputSizer(nn.Module):
 
     ``pad``: pad (centred) to ``size`` x ``size``, or with ``size=None`` to the next multiple of
     ``multiple`` (350 -> 352); ``restore`` crops the padding away. ``resize``: resample to
-    ``size`` x ``size`` (``None``: the next multiple); ``restore`` resamples back.
+    ``size`` x ``size`` (``None``: the next multiple), or with ``scale`` by that factor, each
+    side rounded up to a multiple (scale 2: 128 -> 256, 350 -> 704; scale 1.5: 350 -> 544), so
+    training crops and whole tiles keep one resolution; ``restore`` resamples back.
 
     Args:
         size: target height and width (a multiple of ``multiple``), or ``None``.
         strategy: ``"pad"`` or ``"resize"``.
         multiple: the size divisor the network needs (32 for most encoders).
+        scale: resize factor (``resize`` only, not with ``size``), or ``None``.
         pad_mode: ``"reflect"`` (mirror, repeated for pads wider than the tile), ``"zeros"``
             or ``"replicate"``.
         interpolation: ``"bilinear"`` or ``"bicubic"`` for resizing.
@@ -225,13 +228,20 @@ class InputSizer(nn.Module):
         pad_mode: Literal["reflect", "zeros", "replicate"] = "reflect",
         interpolation: Literal["bilinear", "bicubic"] = "bilinear",
         mask_interpolation: Literal["soft", "nearest", "bilinear"] = "soft",
+        scale: float | None = None,
     ) -> None:
         super().__init__()
         if multiple < 1 or (size is not None and (size < 1 or size % multiple)):
             raise KelpsegError(f"input size {size} must be a positive multiple of {multiple}")
         if strategy not in ("pad", "resize"):
             raise KelpsegError(f"unknown sizing strategy {strategy!r} (pad or resize)")
+        if scale is not None:
+            if not (math.isfinite(scale) and scale > 0):
+                raise KelpsegError(f"scale {scale} must be a positive number", "data.sizing.scale")
+            if size is not None or strategy != "resize":
+                raise KelpsegError("scale needs strategy resize and no size", "data.sizing.scale")
         self.size, self.strategy, self.multiple = size, strategy, multiple
+        self.scale = None if scale is None else float(scale)
         self.pad_mode, self.interpolation = pad_mode, interpolation
         self.mask_interpolation = mask_interpolation
 
@@ -245,6 +255,7 @@ class InputSizer(nn.Module):
             pad_mode=config.pad_mode,
             interpolation=config.interpolation,
             mask_interpolation=config.mask_interpolation,
+            scale=config.scale,
         )
 
     def target_hw(self, height: int, width: int) -> tuple[int, int]:
@@ -252,6 +263,10 @@ class InputSizer(nn.Module):
         if self.size is not None:
             return self.size, self.size
         m = self.multiple
+        if self.scale is not None:
+            # Rounded before the ceiling: 200 * 1.12 / 32 is 7.000000000000001 in floats, not 8.
+            up = [math.ceil(round(side * self.scale / m, 9)) * m for side in (height, width)]
+            return up[0], up[1]
         return -(-height // m) * m, -(-width // m) * m
 
     def forward(self, x: Tensor) -> Tensor:
