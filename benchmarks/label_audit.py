@@ -7,7 +7,13 @@ its held-out fold (real out-of-fold probabilities, cheap on a CPU) -> audit. It 
 precision@k of every score in ``kelpseg.quality.audit.SCORES`` for k = the number of
 mislabelled tiles and a few fixed k, and the precision of the default flagged list.
 
+With ``--network CONFIG`` it also trains that config once per fold on the same split (band
+statistics and store built first), predicts each fold's tiles with the model that held it out,
+and audits the network alone and the network + tree committee under every combine rule.
+
     .venv/bin/python benchmarks/label_audit.py --n-aoi 40 --seed 1 --work /tmp/audit40
+    .venv/bin/python benchmarks/label_audit.py --n-aoi 40 --seed 1 --work /tmp/audit40 \
+        --network configs/demo.yaml
 """
 
 from __future__ import annotations
@@ -16,10 +22,17 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from kelpseg.cli.app import main as kelpseg
 from kelpseg.console import console
-from kelpseg.quality.audit import SCORES, audit_labels, mislabelled_ids, precision_at_k
+from kelpseg.quality.audit import (
+    COMBINE_RULES,
+    SCORES,
+    audit_labels,
+    mislabelled_ids,
+    precision_at_k,
+)
 from kelpseg.quality.config import AuditConfig
 from kelpseg.synth import SynthConfig, generate_dataset
 from kelpseg.synth.generator import TRUTH_NAME
@@ -53,6 +66,63 @@ def out_of_fold(work: Path, config: SynthConfig, k: int, workers: int) -> tuple[
             run(["tabular", "predict", str(model), str(split), "--out", str(oof), "--split",
                  "train", "--fold", str(fold), "--quiet"])  # fmt: skip
     return split, oof
+
+
+def network_out_of_fold(work: Path, split: Path, config: Path, k: int, epochs: int | None) -> Path:
+    """Train ``config`` once per fold; each model predicts its held-out fold into one folder."""
+    channels = yaml.safe_load(config.read_text())["features"]["channels"]
+    stats, store, oof = work / "stats.json", work / "store", work / "oof-net"
+    if not stats.is_file():
+        run(["stats", str(split), "--channels", ",".join(channels), "--out", str(stats),
+             "--threads", "1", "--no-progress"])  # fmt: skip
+    if not store.is_dir():
+        run(["prepare", str(split), "--out", str(store)])
+    catalog = pd.read_parquet(split)
+    for fold in range(k):
+        model, tiles = work / f"net-{fold}", work / f"net-{fold}-tiles.parquet"
+        if not (model / "done").is_file():
+            extra = ["--set", f"trainer.max_epochs={epochs}"] if epochs else []
+            run(["train", "--config", str(config), "--set", f"data.catalog={split}",
+                 "--set", f"data.fold={fold}", "--set", f"data.store={store}",
+                 "--set", f"stats_path={stats}", "--set", f"output_dir={model}",
+                 "--set", "tracking.enabled=false", *extra])  # fmt: skip
+            catalog[catalog["fold"] == fold].to_parquet(tiles)
+            run(["predict", "--model", str(model), "--tiles", str(tiles), "--split", "train",
+                 "--out", str(oof), "--soft", "--quiet"])  # fmt: skip
+            (model / "done").touch()
+    return oof
+
+
+def committee_report(
+    split: Path, members: dict[str, Path], truth: pd.DataFrame, ks: list[int]
+) -> None:
+    """precision@k of each member alone and of the committee under every combine rule."""
+    positives = mislabelled_ids(truth)
+    variants: list[tuple[str, list[Path], AuditConfig]] = []
+    for score in ("dice_area",):
+        for name, folder in members.items():
+            variants.append((f"{name}", [folder], AuditConfig(score=score)))
+        for rule in COMBINE_RULES:
+            variants.append((f"committee {rule}", list(members.values()),
+                             AuditConfig(score=score, combine=rule)))  # fmt: skip
+    n_pos = None
+    for name, folders, cfg in variants:
+        sources = folders[0] if len(folders) == 1 else folders
+        result = audit_labels(sources, split, cfg, show_progress=False)
+        ranking = result.ranking
+        if n_pos is None:
+            n_pos = int(ranking["tile_id"].isin(positives).sum())
+            console.print(
+                f"{'predictions':>22} "
+                + " ".join(f"{'P@' + str(k):>6}" for k in [n_pos, *ks])
+                + "  flagged (precision, recall)"
+            )
+        cells = " ".join(f"{precision_at_k(ranking, positives, k):6.2f}" for k in [n_pos, *ks])
+        hits = sum(t in set(positives) for t in result.flagged)
+        console.print(
+            f"{name:>22} {cells}  {len(result.flagged)} "
+            f"({hits / max(len(result.flagged), 1):.2f}, {hits / max(n_pos, 1):.2f})"
+        )
 
 
 def report(split: Path, oof: Path, truth: pd.DataFrame, ks: list[int]) -> None:
@@ -94,6 +164,8 @@ def main() -> None:
     parser.add_argument("--wrong-tile-rate", type=float, default=0.05)
     parser.add_argument("--k", type=int, default=5, help="folds")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--network", type=Path, help="also audit this config's OOF predictions")
+    parser.add_argument("--epochs", type=int, help="the network's trainer.max_epochs")
     args = parser.parse_args()
     config = SynthConfig(
         n_aoi=args.n_aoi, seed=args.seed, wrong_tile_rate=args.wrong_tile_rate,
@@ -102,6 +174,9 @@ def main() -> None:
     split, oof = out_of_fold(args.work, config, args.k, args.workers)
     truth = pd.read_parquet(args.work / "data" / TRUTH_NAME)
     report(split, oof, truth, [5, 10, 20])
+    if args.network is not None:
+        net = network_out_of_fold(args.work, split, args.network, args.k, args.epochs)
+        committee_report(split, {"network": net, "tree": oof}, truth, [5, 10, 20])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import pytest
 
 from kelpseg.cli.app import main
 from kelpseg.errors import KelpsegError
+from kelpseg.inference.rasters import as_source
 from kelpseg.io.tiles import write_label, write_probability, write_tile
 from kelpseg.quality.audit import (
     SCORES,
@@ -246,3 +247,79 @@ def test_cli_audit_prints_precision_against_the_truth(
     ) == ["T1", "T0"]
     bad = main([*argv, "--out", str(out), "--set", "score=nope"])
     assert bad == 2
+
+
+def _committee(preds: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two members, each right where the other predicts a false bed on a clean tile.
+
+    Member A (the fixture's predictions plus a false bed on T3) and member B (plus one on T2);
+    both see the beds the wrong labels of T0 and T1 miss or invent.
+    """
+    source = as_source(preds)
+    members = []
+    for name, tile in (("a", "T3"), ("b", "T2")):
+        folder = tmp_path / f"oof-{name}"
+        for tile_id in source:
+            prob = np.asarray(source[tile_id], np.float32)
+            if tile_id == tile:
+                prob = np.where(_bed(slice(0, 15), slice(25, 40)) == 1, np.float32(0.8), prob)
+            write_probability(folder / f"{tile_id}_prob.tif", prob)
+        members.append(folder)
+    return members[0], members[1]
+
+
+def test_committee_consensus_keeps_only_labels_every_member_disputes(
+    audited: tuple[Path, Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    catalog_path, preds, _ = audited
+    a, b = _committee(preds, tmp_path)
+    cfg = AuditConfig(top=4, min_score=0.2)
+    alone = {m.name: audit_labels(m, catalog_path, cfg, show_progress=False) for m in (a, b)}
+    assert set(alone["oof-a"].flagged) == {"T0", "T1", "T3"}
+    assert set(alone["oof-b"].flagged) == {"T0", "T1", "T2"}
+    both = audit_labels([a, b], catalog_path, cfg, show_progress=False)
+    assert set(both.flagged) == {"T0", "T1"}
+    ranking = both.ranking.set_index("tile_id")
+    alone_scores = {k: r.ranking.set_index("tile_id")["score"] for k, r in alone.items()}
+    np.testing.assert_allclose(ranking["score_0"], alone_scores["oof-a"][ranking.index])
+    np.testing.assert_allclose(ranking["score_1"], alone_scores["oof-b"][ranking.index])
+    np.testing.assert_allclose(ranking["score"], ranking[["score_0", "score_1"]].min(axis=1))
+    mean = audit_labels(
+        [a, b], catalog_path, cfg.model_copy(update={"combine": "mean"}), show_progress=False
+    )
+    scores = mean.ranking.set_index("tile_id")
+    np.testing.assert_allclose(scores["score"], scores[["score_0", "score_1"]].mean(axis=1))
+    assert 0.0 < scores.loc["T2", "score"] < scores.loc["T0", "score"]
+    # The members' mean probability of a bed only one member sees is (0.8 + 0.05) / 2 < 0.5.
+    soft = audit_labels(
+        [a, b], catalog_path, cfg.model_copy(update={"combine": "mean_prob"}), show_progress=False
+    )
+    assert set(soft.flagged) == {"T0", "T1"}
+    assert soft.ranking.set_index("tile_id").loc["T2", "dice"] == 1.0  # the false bed is gone
+
+
+def test_cli_audits_a_committee(
+    audited: tuple[Path, Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog_path, preds, _ = audited
+    a, b = _committee(preds, tmp_path)
+    out = tmp_path / "audit"
+    code = main(
+        ["labels", "audit", "--predictions", str(a), "--predictions", str(b), "--data",
+         str(catalog_path), "--out", str(out), "--top", "4", "--set", "min_score=0.2", "--quiet"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().out
+    assert sorted(read_exclusion_list(out / "exclude.txt")) == ["T0", "T1"]
+    table = pd.read_csv(out / "label_audit.csv")
+    assert {"score_0", "score_1"} <= set(table.columns)
+    page = (out / "gallery.html").read_text()
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 4
+
+
+def test_committee_members_must_cover_the_same_tile_size(
+    audited: tuple[Path, Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    catalog_path, preds, _ = audited
+    other = {f"T{i}": np.zeros((SIZE, SIZE + 1), np.float32) for i in range(6)}
+    with pytest.raises(KelpsegError, match="differ in size"):
+        audit_labels([preds, other], catalog_path, show_progress=False)

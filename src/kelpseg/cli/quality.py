@@ -28,7 +28,11 @@ Stats = Annotated[
 
 def audit(
     predictions: Annotated[
-        Path, typer.Option(help="Out-of-fold predictions: folder of *_prob.tif (or *_kelp.tif).")
+        list[Path],
+        typer.Option(
+            help="Out-of-fold predictions: folder of *_prob.tif (or *_kelp.tif); repeat for a "
+            "committee (e.g. a network's and a tree model's), combined by the config's combine."
+        ),
     ],
     data: Annotated[
         Path, typer.Option(help="Labels: split catalog parquet (for --fold), or dataset folder.")
@@ -49,9 +53,11 @@ def audit(
     """Rank training tiles by out-of-fold disagreement; gallery and exclusion list."""
     extra = [f"top={top}"] * (top is not None) + [f"fold={fold}"] * (fold is not None)
     cfg = load_config(AuditConfig, config, [*(overrides or []), *extra])
-    result = audit_labels(predictions, data, cfg, show_progress=not quiet)
-    paths = write_audit(result, predictions, out, show_progress=not quiet)
-    table = Table(title=f"worst labels ({cfg.score})")
+    sources = predictions[0] if len(predictions) == 1 else predictions
+    result = audit_labels(sources, data, cfg, show_progress=not quiet)
+    paths = write_audit(result, sources, out, show_progress=not quiet)
+    rule = f", {cfg.combine} of {len(predictions)} members" if len(predictions) > 1 else ""
+    table = Table(title=f"worst labels ({cfg.score}{rule})")
     for col in ("rank", "tile_id", "score", "Dice", "label px", "pred px", "flagged"):
         table.add_column(col, justify="left" if col == "tile_id" else "right")
     for row in result.ranking.head(min(cfg.top, 10)).itertuples(index=False):

@@ -10,12 +10,19 @@ a tile whose whole disagreement is a handful of pixels, too few to tell a wrong 
 blurry prediction, cannot reach the top). The mask, not the probabilities: a faint probability
 floor spread over a tile (0.005 on 122,500 pixels is 600 "pixels" of kelp) makes the soft Dice
 of every empty label zero. docs/data-quality.md compares the scores of :data:`SCORES`.
+
+Several out-of-fold predictions (a committee: say a network and a per-pixel tree model) can be
+audited together. Each member scores every tile; ``combine: min`` ranks a tile by its smallest
+score, so it reaches the top only when every member disagrees with its label: the consensus
+filter of Brodley and Friedl (1999, "Identifying mislabeled training data", JAIR 11). Models of
+different families make different mistakes (a tree's speckle over open water, a network's
+blob on a cloud edge), while a wrong label disagrees with all of them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,13 +159,17 @@ RANKING_COLUMNS = (
     "pred_mass",
 )
 
+#: How a committee's scores become one per tile (``AuditConfig.combine``).
+COMBINE_RULES = ("min", "mean", "mean_prob")
+
 
 @dataclass
 class AuditResult:
     """The ranking of audited tiles (worst first) and what could not be audited.
 
     Attributes:
-        ranking: one row per tile, columns ``RANKING_COLUMNS``, worst label first.
+        ranking: one row per tile, columns ``RANKING_COLUMNS`` (and a committee's
+            ``score_0, score_1, ...``), worst label first.
         config: the settings used.
         labels: where labels and tiles were found (for the gallery).
         unpredicted: labelled tiles in scope without a prediction.
@@ -181,15 +192,69 @@ def rank_tiles(table: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
     Raises:
         KelpsegError: unknown ``config.score``.
     """
-    if config.score not in SCORES:
-        raise KelpsegError(f"unknown score {config.score!r}; known: {', '.join(SCORES)}", "score")
-    table = table.assign(score=SCORES[config.score](table, config).astype("float64"))
+    if "score" not in table.columns:
+        table = table.assign(score=score_table(table, config))
     table = table.sort_values(["score", "tile_id"], ascending=[False, True], ignore_index=True)
     table["rank"] = np.arange(1, len(table) + 1, dtype=np.int64)
     table["flagged"] = (table["rank"] <= config.top) & (table["score"] >= config.min_score)
     if "fold" not in table.columns:
         table["fold"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
-    return table[list(RANKING_COLUMNS)]
+    members = sorted(c for c in table.columns if c.startswith("score_"))
+    return table[[*RANKING_COLUMNS, *members]]
+
+
+def score_table(table: pd.DataFrame, config: AuditConfig) -> pd.Series:
+    """``config.score`` of every row of a table of :class:`TileAgreement` columns.
+
+    Raises:
+        KelpsegError: unknown ``config.score``.
+    """
+    if config.score not in SCORES:
+        raise KelpsegError(f"unknown score {config.score!r}; known: {', '.join(SCORES)}", "score")
+    return SCORES[config.score](table, config).astype("float64")
+
+
+class MeanPredictions(Mapping[str, np.ndarray]):
+    """The per-pixel mean of several prediction sources, over the tiles they all hold."""
+
+    def __init__(self, sources: Sequence[PredictionSource]) -> None:
+        self.sources = list(sources)
+        keys = set(self.sources[0]).intersection(*self.sources[1:])
+        self._ids = sorted(str(k) for k in keys)
+
+    def __getitem__(self, tile_id: str) -> np.ndarray:
+        if tile_id not in self._ids:
+            raise KeyError(tile_id)
+        arrays = [np.asarray(s[tile_id], dtype=np.float64) for s in self.sources]
+        if len({a.shape for a in arrays}) > 1:
+            raise KelpsegError(f"committee predictions of tile {tile_id} differ in size")
+        return np.mean(arrays, axis=0)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, tile_id: object) -> bool:
+        return tile_id in self._ids
+
+
+def as_committee(
+    predictions: PredictionSource | PathLike | Sequence[PredictionSource | PathLike],
+) -> list[PredictionSource]:
+    """One prediction source per committee member (a single source is a committee of one)."""
+    if isinstance(predictions, Mapping | str | os.PathLike):
+        return [as_source(predictions)]
+    members = [as_source(p) for p in predictions]
+    if not members:
+        raise KelpsegError("give at least one prediction folder")
+    return members
+
+
+def consensus_source(members: Sequence[PredictionSource]) -> PredictionSource:
+    """What a committee shows in the gallery: its one member, or the members' mean."""
+    return members[0] if len(members) == 1 else MeanPredictions(members)
 
 
 def _folds(data: LabelSource) -> dict[str, int] | None:
@@ -214,7 +279,7 @@ def _scope(labels: LabelSet, folds: dict[str, int] | None, fold: int | None) -> 
 
 
 def audit_labels(
-    predictions: PredictionSource | PathLike,
+    predictions: PredictionSource | PathLike | Sequence[PredictionSource | PathLike],
     data: LabelSource,
     config: AuditConfig | None = None,
     *,
@@ -224,8 +289,11 @@ def audit_labels(
 
     Args:
         predictions: folder of ``<tile_id>_prob.tif`` (or ``_kelp.tif``) files, or a mapping
-            ``tile_id -> (H, W)`` probabilities. Each must come from a model that did not
-            train on the tile (out-of-fold), or the audit only finds what the model missed.
+            ``tile_id -> (H, W)`` probabilities; or a list of them (a committee, combined by
+            ``config.combine``; the ranking's agreement columns are then those of the
+            members' mean and ``score_0, score_1, ...`` hold each member's score). Each must
+            come from a model that did not train on the tile (out-of-fold), or the audit only
+            finds what the model missed.
         data: the labels: split catalog parquet (its ``fold`` column enables ``config.fold``),
             dataset folder, label folder or mapping.
         config: score, gallery size, flagging and fold.
@@ -235,25 +303,47 @@ def audit_labels(
         KelpsegError: no labelled tile in scope has a prediction.
     """
     config = config or AuditConfig()
-    source = as_source(predictions)
+    members = as_committee(predictions)
+    source = consensus_source(members)
     labels = resolve_labels(data)
     folds = _folds(data)
     scope = _scope(labels, folds, config.fold)
     ids = [t for t in scope if t in source]
     if not ids:
         raise KelpsegError(f"none of {len(scope)} labelled tiles in scope has a prediction")
-    rows = []
+    committee = members if len(members) > 1 else []
+    rows: list[list[dict[str, object]]] = [[] for _ in range(len(committee) + 1)]
     with progress(disable=not show_progress) as bar:
         task = bar.add_task("auditing labels", total=len(ids))
         for tile_id in ids:
-            agreement = tile_agreement(
-                source[tile_id], labels.label(tile_id), config.threshold, config.min_blob_pixels
-            )
-            rows.append(_row(tile_id, agreement, folds))
+            label = labels.label(tile_id)
+            probs = [np.asarray(m[tile_id], np.float64) for m in committee]
+            if len({p.shape for p in probs}) > 1:
+                raise KelpsegError(f"committee predictions of tile {tile_id} differ in size")
+            mean = np.mean(probs, axis=0) if probs else source[tile_id]
+            for i, prob in enumerate([mean, *probs]):
+                agreement = tile_agreement(prob, label, config.threshold, config.min_blob_pixels)
+                rows[i].append(_row(tile_id, agreement, folds))
             bar.advance(task)
-    table = pd.DataFrame(rows).astype({"fold": "Int64", "tile_id": "string"})
+    tables = [pd.DataFrame(r).astype({"fold": "Int64", "tile_id": "string"}) for r in rows]
+    table = _combine(tables[0], tables[1:], config)
     missing = [t for t in scope if t not in source]
     return AuditResult(rank_tiles(table, config), config, labels, missing)
+
+
+def _combine(mean: pd.DataFrame, members: list[pd.DataFrame], config: AuditConfig) -> pd.DataFrame:
+    """The mean's agreement table with the committee's score (``config.combine``)."""
+    if not members:
+        return mean
+    scores = pd.concat([score_table(m, config) for m in members], axis=1)
+    scores.columns = [f"score_{i}" for i in range(len(members))]
+    if config.combine == "min":
+        combined = scores.min(axis=1)
+    elif config.combine == "mean":
+        combined = scores.mean(axis=1)
+    else:
+        combined = score_table(mean, config)
+    return pd.concat([mean, scores], axis=1).assign(score=combined)
 
 
 def _row(tile_id: str, a: TileAgreement, folds: Mapping[str, int] | None) -> dict[str, object]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from kelpseg.config import StrictModel
@@ -22,6 +24,9 @@ class AuditConfig(StrictModel):
         min_score: score from which one of the ``top`` tiles is flagged (exclusion list).
         fold: audit only the training tiles of this fold (``None``: every tile with both a
             label and a prediction). Needs a catalog with a ``fold`` column.
+        combine: how the scores of several prediction folders (a committee) make one:
+            ``min`` (consensus: every member must disagree with the label), ``mean`` (of the
+            members' scores) or ``mean_prob`` (score the members' mean probability).
     """
 
     score: str = Field("dice_area", description="dice_area, soft_dice_area, dice or area")
@@ -33,3 +38,6 @@ class AuditConfig(StrictModel):
     top: int = Field(20, ge=0, le=10_000, description="tiles in the gallery")
     min_score: float = Field(0.5, ge=0.0, description="score from which a tile is flagged")
     fold: int | None = Field(None, ge=0, description="only tiles of this fold")
+    combine: Literal["min", "mean", "mean_prob"] = Field(
+        "min", description="committee rule: min (consensus), mean, or mean_prob"
+    )

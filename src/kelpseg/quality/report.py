@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,9 @@ from kelpseg.config import save_config
 from kelpseg.console import progress
 from kelpseg.evaluation.figures import data_uri
 from kelpseg.evaluation.gallery import FN_COLOUR, FP_COLOUR, TP_COLOUR, tile_panels
-from kelpseg.inference.rasters import PredictionSource, as_source, binarize
+from kelpseg.inference.rasters import PredictionSource, binarize
 from kelpseg.io.atomic import atomic_path
-from kelpseg.quality.audit import AuditResult
+from kelpseg.quality.audit import AuditResult, as_committee, consensus_source
 
 PathLike = str | os.PathLike[str]
 RANKING_FILE = "label_audit.parquet"
@@ -112,14 +112,17 @@ def gallery_html(
 
 def write_audit(
     result: AuditResult,
-    predictions: PredictionSource | PathLike,
+    predictions: PredictionSource | PathLike | Sequence[PredictionSource | PathLike],
     out_dir: PathLike,
     *,
     show_progress: bool = False,
 ) -> AuditPaths:
-    """Write the ranking (parquet and CSV), the exclusion list, the gallery and the config."""
+    """Write the ranking (parquet and CSV), the exclusion list, the gallery and the config.
+
+    ``predictions`` are those audited; a committee's gallery shows the members' mean.
+    """
     out = Path(out_dir)
-    source = as_source(predictions)
+    source = consensus_source(as_committee(predictions))
     paths = AuditPaths(
         out / RANKING_FILE, out / RANKING_CSV, out / EXCLUDE_FILE, out / GALLERY_FILE,
         out / CONFIG_FILE,
