@@ -115,3 +115,25 @@ def test_a_tiny_ablation_writes_its_table_and_a_rerun_trains_nothing(
     code = main(["ablate", "--config", str(base_file), "--vary", str(spec_file),
                  "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 2
+
+
+def _at(config: object, key: str) -> object:
+    for part in key.split("."):
+        config = getattr(config, part)
+    return config.model_dump() if hasattr(config, "model_dump") else config
+
+
+@pytest.mark.parametrize(
+    "spec_path", sorted(Path(__file__).parents[2].glob("configs/ablations/*.yaml")), ids=str
+)
+def test_shipped_ablation_specs_give_valid_run_configs(spec_path: Path, tmp_path: Path) -> None:
+    """Every variant of every shipped spec validates on the demo config and changes its keys."""
+    from kelpseg.ablate.runner import load_spec, run_config
+
+    base_path = Path(__file__).parents[2] / "configs" / "demo.yaml"
+    spec = load_spec(spec_path)
+    base = run_config(base_path, [], None, 0, spec.seeds[0], tmp_path / "base")
+    for variant in spec.variants:
+        config = run_config(base_path, [], variant, 0, spec.seeds[0], tmp_path / variant.name)
+        changed = [key for key in variant.set if _at(config, key) != _at(base, key)]
+        assert changed, f"{variant.name}: no key differs from the base"
