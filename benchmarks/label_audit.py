@@ -99,12 +99,13 @@ def committee_report(
     """precision@k of each member alone and of the committee under every combine rule."""
     positives = mislabelled_ids(truth)
     variants: list[tuple[str, list[Path], AuditConfig]] = []
-    for score in ("dice_area",):
+    for blob in (0, 20):
+        tag = f"+blob{blob}" if blob else ""
         for name, folder in members.items():
-            variants.append((f"{name}", [folder], AuditConfig(score=score)))
+            variants.append((f"{name}{tag}", [folder], AuditConfig(min_blob_pixels=blob)))
         for rule in COMBINE_RULES:
-            variants.append((f"committee {rule}", list(members.values()),
-                             AuditConfig(score=score, combine=rule)))  # fmt: skip
+            variants.append((f"committee {rule}{tag}", list(members.values()),
+                             AuditConfig(combine=rule, min_blob_pixels=blob)))  # fmt: skip
     n_pos = None
     for name, folders, cfg in variants:
         sources = folders[0] if len(folders) == 1 else folders
