@@ -2,7 +2,7 @@
 # The main job on generated demo data, end to end:
 # synth -> validate -> catalog -> EDA -> band stats -> AOI groups + folds -> prepare -> train
 # -> predict test -> submit -> score against the generated test labels
-# -> data quality (misaligned DEMs, label audit of the held-out fold).
+# -> data quality (misaligned DEMs, label audit of the held-out fold by a network + tree committee).
 # Usage: scripts/demo.sh [OUT_DIR] [N_AOI]   (make demo runs it)
 set -euo pipefail
 OUT=${1:-demo-output}
@@ -61,8 +61,17 @@ $KS labels misaligned "$OUT/eda" --out "$OUT/quality/misaligned.txt" > /dev/null
 # Only fold 0 was held out in training: the audit ignores the in-sample predictions of the rest.
 $KS predict --model "$OUT/train" --tiles "$OUT/split/split.parquet" --split train \
   --out "$OUT/oof-predictions" --soft --overwrite --quiet > /dev/null
-$KS labels audit --predictions "$OUT/oof-predictions" --data "$OUT/split/split.parquet" \
-  --fold 0 --out "$OUT/quality/audit" --truth "$DATA/synth_truth.parquet" --quiet
+# A second committee member of another family: a per-pixel tree model with fold 0 held out.
+rm -rf "$OUT/quality/pixels" "$OUT/quality/tree" "$OUT/quality/tree-oof"
+$KS tabular build "$OUT/split/split.parquet" --out "$OUT/quality/pixels" --workers 2 --quiet \
+  --set threads=2 > /dev/null
+$KS tabular train "$OUT/quality/pixels" --out "$OUT/quality/tree" --fold 0 --no-mlflow \
+  --quiet --set threads=2 > /dev/null
+$KS tabular predict "$OUT/quality/tree" "$OUT/split/split.parquet" --split train --fold 0 \
+  --out "$OUT/quality/tree-oof" --quiet > /dev/null
+$KS labels audit --predictions "$OUT/oof-predictions" --predictions "$OUT/quality/tree-oof" \
+  --data "$OUT/split/split.parquet" --fold 0 --config configs/audit-committee.yaml \
+  --out "$OUT/quality/audit" --truth "$DATA/synth_truth.parquet" --quiet
 step "done"
 echo "EDA report:        $OUT/eda/report.html"
 echo "evaluation report: $OUT/evaluation/report.html"
