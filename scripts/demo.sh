@@ -70,7 +70,7 @@ $KS tabular train "$OUT/quality/pixels" --out "$OUT/quality/tree" --fold 0 --no-
 $KS tabular predict "$OUT/quality/tree" "$OUT/split/split.parquet" --split train --fold 0 \
   --out "$OUT/quality/tree-oof" --quiet > /dev/null
 $KS labels audit --predictions "$OUT/oof-predictions" --predictions "$OUT/quality/tree-oof" \
-  --data "$OUT/split/split.parquet" --fold 0 --config configs/audit-committee.yaml \
+  --data "$OUT/split/split.parquet" --fold 0 --config configs/audit/committee.yaml \
   --out "$OUT/quality/audit" --truth "$DATA/synth_truth.parquet" --quiet
 step "done"
 echo "EDA report:        $OUT/eda/report.html"

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 SEED_LOG = sorted((CONFIGS / "seed-log").glob("*.yaml"))
 REPRODUCE = ROOT / "docs" / "reproduce.md"
-# configs/spaces/ holds search spaces of `kelpseg tune`, not run configs.
+# configs/spaces/ holds search spaces of `kelpseg tune`, configs/ablations/ ablation specs and
+# configs/audit/ label-audit settings: not run configs.
 RUN_CONFIGS = sorted(CONFIGS.glob("*.yaml")) + SEED_LOG
 
 

@@ -323,3 +323,13 @@ def test_committee_members_must_cover_the_same_tile_size(
     other = {f"T{i}": np.zeros((SIZE, SIZE + 1), np.float32) for i in range(6)}
     with pytest.raises(KelpsegError, match="differ in size"):
         audit_labels([preds, other], catalog_path, show_progress=False)
+
+
+@pytest.mark.parametrize(
+    "path", sorted(Path(__file__).parents[2].glob("configs/audit/*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_audit_configs_validate(path: Path) -> None:
+    from kelpseg.config import load_config
+
+    config = load_config(AuditConfig, path)
+    assert config != AuditConfig()  # a shipped file changes something
