@@ -11,6 +11,7 @@ from rich.table import Table
 
 from kelpseg.config import load_config
 from kelpseg.console import console
+from kelpseg.errors import KelpsegError
 from kelpseg.quality.audit import audit_labels, mislabelled_ids, precision_at_k
 from kelpseg.quality.config import AuditConfig
 from kelpseg.quality.realign import misaligned_tiles, realign_dataset
@@ -128,8 +129,42 @@ def misaligned(
         console.print(f"{len(frame)} misaligned tiles listed in {out}")
 
 
+def oof(
+    run: Annotated[Path, typer.Argument(help="kelpseg train-cv output folder (fold-K inside).")],
+    data: Annotated[Path, typer.Option(help="The split catalog the run trained on.")],
+    out: Annotated[Path, typer.Option(help="Folder of out-of-fold *_prob.tif.")],
+    folds: Annotated[
+        str | None, typer.Option(help="Folds to predict, e.g. 0,1 (default: every fold-K).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Tiles per batch.")] = 8,
+    tta: Annotated[bool, typer.Option(help="Test-time augmentation.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Predict each fold's tiles with the model that held that fold out (for labels audit)."""
+    from kelpseg.quality.oof import predict_out_of_fold
+
+    wanted = None
+    if folds is not None:
+        try:
+            wanted = [int(f) for f in folds.replace(" ", "").split(",") if f]
+        except ValueError:
+            message = f"folds must be integers like 0,1,2, got {folds!r}"
+            raise KelpsegError(message, "--folds") from None
+    done = predict_out_of_fold(
+        run, data, out, folds=wanted, device=device, batch_size=batch_size, tta=tta,
+        show_progress=not quiet,
+    )  # fmt: skip
+    tiles, new = sum(d.tiles for d in done), sum(d.predicted for d in done)
+    console.print(
+        f"{tiles} tiles of {len(done)} folds out-of-fold in {out} ({new} predicted now); "
+        f"next: kelpseg labels audit --predictions {out} --data {data} --out AUDIT"
+    )
+
+
 app.command("audit", help="Rank labels by out-of-fold disagreement; gallery, exclusion list.")(
     audit
 )
+app.command("oof", help="Out-of-fold predictions of a train-cv run, for the audit.")(oof)
 app.command("realign", help="Copy a dataset with misaligned DEMs shifted back.")(realign)
 app.command("misaligned", help="List tiles whose DEM is shifted against the image.")(misaligned)

@@ -7,6 +7,10 @@ Typical use from a notebook::
     result = audit_labels("oof-predictions", "split/split.parquet", AuditConfig(fold=0))
     write_audit(result, "oof-predictions", "audit")   # ranking, exclude.txt, gallery.html
 
+    from kelpseg.quality import predict_out_of_fold    # each fold by the model that held it out
+    predict_out_of_fold("runs/cv", "split/split.parquet", "oof-net")
+    audit_labels(["oof-net", "oof-tree"], "split/split.parquet", AuditConfig(combine="min"))
+
     from kelpseg.quality import estimate_dem_shift, misaligned_tiles
     misaligned_tiles("eda/tile_stats.parquet")          # DEM shifted by more than a pixel
 
@@ -27,6 +31,7 @@ _LAZY = {
     "SCORES": "kelpseg.quality.audit",
     "audit_labels": "kelpseg.quality.audit",
     "precision_at_k": "kelpseg.quality.audit",
+    "predict_out_of_fold": "kelpseg.quality.oof",
     "write_audit": "kelpseg.quality.report",
     "misaligned_tiles": "kelpseg.quality.realign",
     "realign_dataset": "kelpseg.quality.realign",
@@ -42,6 +47,7 @@ __all__ = [
     "estimate_dem_shift",
     "misaligned_tiles",
     "precision_at_k",
+    "predict_out_of_fold",
     "realign_dataset",
     "realign_dem",
     "write_audit",
