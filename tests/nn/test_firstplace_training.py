@@ -41,3 +41,27 @@ def test_a_training_step_with_every_first_place_option_has_finite_loss_and_gradi
     with torch.no_grad():
         x = module.inputs(torch.from_numpy(tiles))
     assert x.shape == (4, len(CHANNELS), 40, 40) and torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize(
+    ("channels", "crop", "named"),
+    [
+        (["R", "NIR", "OFFSET_NIR", "LANDCLOSE", "NDVI_SOBEL3"], 64, "OFFSET_NIR, LANDCLOSE"),
+        (["R", "NIR", "OFFSET_RNIR"], 64, "OFFSET_RNIR"),
+        (["R", "NIR", "OFFSET_NIR"], None, None),  # whole tiles: as at prediction
+        (["R", "NIR", "NDVI_SOBEL3", "NDVI_MEDIAN5"], 64, None),  # local filters: no context
+    ],
+)
+def test_crops_of_tile_context_channels_are_warned_about(
+    channels: list[str], crop: int | None, named: str | None
+) -> None:
+    from kelpseg.nn.train import crop_context_warning
+
+    data = {"catalog": "split.parquet", "crop_size": crop}
+    config = validate_config(TrainConfig, {"data": data, "features": {"channels": channels}})
+    warning = crop_context_warning(config)
+    if named is None:
+        assert warning is None
+    else:
+        assert warning is not None and warning.startswith(f"{named} use the whole tile")
+        assert f"only the {crop} px crop in training" in warning

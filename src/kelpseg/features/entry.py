@@ -33,6 +33,9 @@ class IndexEntry:
         masked: whether QA / land masking applies (false for channels that are masks of the
             DEM, which clouds do not hide).
         reference: where the formula comes from.
+        tile_context: the value of a pixel depends on the whole tile (a tile median, the
+            distance to the nearest land), so a training crop sees another value than
+            prediction on the whole tile does.
     """
 
     name: str
@@ -44,6 +47,7 @@ class IndexEntry:
     constants: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     masked: bool = True
     reference: str = ""
+    tile_context: bool = False
 
 
 def ordered_bands(names: Iterable[str]) -> tuple[str, ...]:

@@ -71,6 +71,7 @@ def _offset_entries() -> dict[str, IndexEntry]:
             "NaN on tiles without clear water",
             formula="N - median(N | clear water)",
             reference=REFERENCE,
+            tile_context=True,
         ),
         "OFFSET_RNIR": IndexEntry(
             name="OFFSET_RNIR",
@@ -80,6 +81,7 @@ def _offset_entries() -> dict[str, IndexEntry]:
             description=f"(R - NIR) minus {offset} of (R - NIR). NaN on tiles without clear water",
             formula="(R - N) - median(R - N | clear water)",
             reference=REFERENCE,
+            tile_context=True,
         ),
         "LANDCLOSE": IndexEntry(
             name="LANDCLOSE",
@@ -92,6 +94,7 @@ def _offset_entries() -> dict[str, IndexEntry]:
             constants=MappingProxyType({"land_closeness_k": LAND_CLOSENESS_K}),
             masked=False,
             reference=REFERENCE,
+            tile_context=True,
         ),
     }
 

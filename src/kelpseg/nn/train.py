@@ -21,6 +21,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
 from kelpseg.config import save_config
+from kelpseg.console import err_console
 from kelpseg.errors import KelpsegError
 from kelpseg.features.stats import BandStats
 from kelpseg.io.atomic import atomic_path
@@ -165,6 +166,26 @@ def check_resume(last: Path, config: TrainConfig) -> None:
             raise KelpsegError(f"trained with model.{key}={old}, the config has {new}", last)
 
 
+def crop_context_warning(config: TrainConfig) -> str | None:
+    """A warning when training crops change channels that depend on the whole tile, else None.
+
+    OFFSET_* (a tile median over water) and LANDCLOSE (distance to the nearest land) are computed
+    on what the data module hands over: the crop in training, the whole tile at prediction.
+    """
+    from kelpseg.features.indices import INDICES
+
+    if config.data.crop_size is None:
+        return None
+    names = [c for c in config.features.channels if c in INDICES and INDICES[c].tile_context]
+    if not names:
+        return None
+    return (
+        f"{', '.join(names)} use the whole tile at prediction but only the "
+        f"{config.data.crop_size} px crop in training (data.crop_size); train on whole tiles "
+        "or large crops when these channels matter (docs/features.md)"
+    )
+
+
 def check_sizes(module: KelpSegModule, datamodule: KelpDataModule) -> None:
     """Dry-run the network on the training crop and validation tile sizes, once each."""
     datamodule.setup("fit")
@@ -269,6 +290,8 @@ def train(
     module = KelpSegModule(config, stats)
     datamodule = KelpDataModule(config.data, seed=config.seed)
     check_sizes(module, datamodule)
+    if (warning := crop_context_warning(config)) is not None:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
     tracker = run_tracker(config, resume, parent_run_id)
     history = HistoryLogger()
