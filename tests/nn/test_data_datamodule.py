@@ -203,3 +203,23 @@ def test_bad_folds_and_sources_are_user_errors(
     with pytest.raises(KelpsegError, match="other tiles") as err:
         KelpDataModule.from_catalog(split_catalog, 0, _config(store=partial)).setup("fit")
     assert err.value.path == str(partial / "train_index.parquet")
+
+
+@pytest.mark.parametrize("use_store", [False, True])
+def test_crop_context_batches_are_whole_tiles_with_their_windows(
+    split_catalog: pd.DataFrame, store_dir: Path, use_store: bool
+):
+    from kelpseg.nn.data.datasets import crop_batch
+
+    store = store_dir if use_store else None
+    plain = KelpDataModule.from_catalog(split_catalog, 1, _config(store=store), seed=0)
+    context = KelpDataModule.from_catalog(
+        split_catalog, 1, _config(store=store, crop_context=True), seed=0
+    )
+    cropped, whole = (next(iter(dm.train_dataloader())) for dm in (plain, context))
+    assert "crop" not in cropped and whole["image"].shape == (4, 7, TILE, TILE)
+    assert whole["tile_id"] == cropped["tile_id"]  # same sampler draws, same windows
+    assert torch.equal(crop_batch(whole["image"], whole["crop"]), cropped["image"])
+    assert torch.equal(crop_batch(whole["mask"], whole["crop"]), cropped["mask"])
+    val = next(iter(context.val_dataloader()))
+    assert "crop" not in val and val["image"].shape[-1] == TILE  # validation: whole tiles

@@ -95,16 +95,25 @@ def test_bad_inputs_are_user_errors(tile_factory, tmp_path: Path):
         GeoTiffDataset([image], [label, label])
 
 
+def _three_tiles(tile_factory, prefix: str) -> tuple[list[Path], list[Path]]:
+    """Three labelled tiles ``<prefix>000..002`` and their label paths."""
+    paths = [
+        tile_factory(
+            f"{prefix}00{i}", data=make_tile_array(SIZE, seed=i), label=_kelp_mask(), size=SIZE
+        )
+        for i in range(3)
+    ]
+    return paths, [
+        p.parent.parent / "train_kelp" / p.name.replace("satellite", "kelp") for p in paths
+    ]
+
+
 def test_batched_fetch_matches_item_by_item_collation(tile_factory):
     from torch.utils.data import default_collate
 
     from kelpseg.nn.data.datasets import collate_tiles
 
-    paths = [
-        tile_factory(f"AC00{i}", data=make_tile_array(SIZE, seed=i), label=_kelp_mask(), size=SIZE)
-        for i in range(3)
-    ]
-    masks = [p.parent.parent / "train_kelp" / p.name.replace("satellite", "kelp") for p in paths]
+    paths, masks = _three_tiles(tile_factory, "AC")
     dataset = GeoTiffDataset(paths, masks, crop_size=CROP, kelp_crop_prob=0.5)
     keys = [(2, 7), (0, 8), (1, 9), (2, 10)]
     fast = collate_tiles(dataset.__getitems__(keys))
@@ -120,3 +129,29 @@ def test_tiles_of_different_sizes_in_one_batch_are_named(tile_factory):
     b = tile_factory("AD002", data=make_tile_array(48), size=48)
     with pytest.raises(KelpsegError, match="AD002: 48x48"):
         GeoTiffDataset([a, b]).__getitems__([0, 1])
+
+
+def test_crop_context_reads_whole_tiles_and_records_the_same_windows(tile_factory):
+    from kelpseg.nn.data.datasets import collate_tiles, crop_batch
+
+    paths, masks = _three_tiles(tile_factory, "AD")
+    plain = GeoTiffDataset(paths, masks, crop_size=CROP, kelp_crop_prob=0.5)
+    whole = GeoTiffDataset(paths, masks, crop_size=CROP, kelp_crop_prob=0.5)
+    whole.context = True
+    keys = [(2, 7), (0, 8), (1, 9)]
+    cropped, context = (
+        collate_tiles(plain.__getitems__(keys)),
+        collate_tiles(whole.__getitems__(keys)),
+    )
+    assert "crop" not in cropped
+    assert context["image"].shape == (3, 7, SIZE, SIZE) and context["mask"].shape == (
+        3,
+        1,
+        SIZE,
+        SIZE,
+    )
+    assert context["crop"].shape == (3, 3) and (context["crop"][:, 2] == CROP).all()
+    assert len({tuple(r) for r in context["crop"][:, :2].tolist()}) > 1  # windows differ
+    assert torch.equal(crop_batch(context["image"], context["crop"]), cropped["image"])
+    assert torch.equal(crop_batch(context["mask"], context["crop"]), cropped["mask"])
+    assert torch.equal(whole[(1, 9)]["crop"], context["crop"][2])  # item by item, too

@@ -280,6 +280,13 @@ class TrackingConfig(StrictModel):
     log_checkpoint: bool = True
 
 
+def tile_context_channels(config: TrainConfig) -> list[str]:
+    """The input channels whose pixels depend on the whole tile (OFFSET_*, LANDCLOSE)."""
+    from kelpseg.features.indices import INDICES
+
+    return [c for c in config.features.channels if c in INDICES and INDICES[c].tile_context]
+
+
 class TrainConfig(StrictModel):
     """Everything one training run needs; saved as ``config.yaml`` in its output folder.
 
@@ -304,6 +311,12 @@ class TrainConfig(StrictModel):
     tracking: TrackingConfig = Field(default_factory=lambda: TrackingConfig())
     seed: int = Field(default=42, ge=0)
     output_dir: Path = Path("runs/train")
+
+    @model_validator(mode="after")
+    def _resolve_crop_context(self) -> Self:
+        if self.data.crop_context is None:
+            self.data.crop_context = bool(self.data.crop_size and tile_context_channels(self))
+        return self
 
     @property
     def has_validation(self) -> bool:

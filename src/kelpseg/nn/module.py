@@ -33,6 +33,7 @@ from kelpseg.config import validate_config
 from kelpseg.errors import KelpsegError
 from kelpseg.features.stats import BandStats
 from kelpseg.nn.config import TrainConfig
+from kelpseg.nn.data.datasets import crop_batch
 from kelpseg.nn.data.stacked import build_inputs
 from kelpseg.nn.data.transforms import Augmenter, InputSizer
 from kelpseg.nn.heads import aux_losses, build_head_loss
@@ -143,9 +144,11 @@ class KelpSegModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         """Loss of one augmented batch, measured on the tiles' own pixels."""
-        x = self.inputs(batch["image"])
+        x, y = self.inputs(batch["image"]), batch["mask"].float()
+        if "crop" in batch:  # channels built on whole tiles (data.crop_context), now cropped
+            x, y = crop_batch(x, batch["crop"]), crop_batch(y, batch["crop"])
         hw = (int(x.shape[-2]), int(x.shape[-1]))
-        x, y = self.sizer(x), self.sizer.size_mask(batch["mask"].float())
+        x, y = self.sizer(x), self.sizer.size_mask(y)
         x, y = self.augment(x, y, self._augment_rng)
         out, tile_logits = self.network_outputs(x)
         out = self.sizer.restore(out, hw)

@@ -25,7 +25,7 @@ from kelpseg.console import err_console
 from kelpseg.errors import KelpsegError
 from kelpseg.features.stats import BandStats
 from kelpseg.io.atomic import atomic_path
-from kelpseg.nn.config import TrainConfig
+from kelpseg.nn.config import TrainConfig, tile_context_channels
 from kelpseg.nn.data.datamodule import KelpDataModule
 from kelpseg.nn.models import FreezeEncoder, check_input_size
 from kelpseg.nn.module import CHECKPOINT_KEY, KelpSegModule
@@ -169,20 +169,19 @@ def check_resume(last: Path, config: TrainConfig) -> None:
 def crop_context_warning(config: TrainConfig) -> str | None:
     """A warning when training crops change channels that depend on the whole tile, else None.
 
-    OFFSET_* (a tile median over water) and LANDCLOSE (distance to the nearest land) are computed
-    on what the data module hands over: the crop in training, the whole tile at prediction.
+    OFFSET_* (a tile median over water) and LANDCLOSE (distance to the nearest land) are built
+    on the crop in training unless ``data.crop_context`` (on by default for them) builds them on
+    the whole tile first, as prediction does.
     """
-    from kelpseg.features.indices import INDICES
-
-    if config.data.crop_size is None:
+    if config.data.crop_size is None or config.data.crop_context:
         return None
-    names = [c for c in config.features.channels if c in INDICES and INDICES[c].tile_context]
+    names = tile_context_channels(config)
     if not names:
         return None
     return (
         f"{', '.join(names)} use the whole tile at prediction but only the "
-        f"{config.data.crop_size} px crop in training (data.crop_size); train on whole tiles "
-        "or large crops when these channels matter (docs/features.md)"
+        f"{config.data.crop_size} px crop in training (data.crop_context: false); leave "
+        "data.crop_context unset or true to build them on the whole tile (docs/features.md)"
     )
 
 

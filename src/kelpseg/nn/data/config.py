@@ -204,6 +204,12 @@ class DataConfig(StrictModel):
     kelp_crop_prob: float = Field(
         default=0.0, ge=0.0, le=1.0, description="chance a crop is centred on a random kelp pixel"
     )
+    crop_context: bool | None = Field(
+        default=None,
+        description="build input channels on the whole tile, then crop (channels that depend "
+        "on the whole tile, OFFSET_* and LANDCLOSE, then see what prediction sees); None = on "
+        "exactly when such a channel is used with crops",
+    )
 
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)

@@ -249,6 +249,7 @@ class KelpDataModule(L.LightningDataModule):
                 )
         if cfg.stacked:
             dataset.stacked = StackedChannels(cfg.stacked)
+        dataset.context = bool(train and cfg.crop_context)
         return dataset
 
     def train_dataloader(self) -> DataLoader[Any]:

@@ -4,7 +4,9 @@ Both return ``{"image": int16 (7, H, W), "mask": float32 (1, H, W) in [0, 1], "t
 (no ``"mask"`` for unlabelled tiles). Nothing is decoded, scaled or normalised here: that happens
 on the device, in batch (``kelpseg.features.InputBuilder``).
 
-With ``crop_size`` each item is a random square window; with probability ``kelp_crop_prob`` the
+With ``crop_size`` each item is a random square window (with ``context`` set, the whole tile and
+its window as ``"crop"``: ``(top, left, size)``, cut by :func:`crop_batch` after the channels are
+built); with probability ``kelp_crop_prob`` the
 window is centred on a random kelp pixel of the tile (moved inward at the borders). An item key
 may be ``(index, seed)`` (what :class:`~kelpseg.nn.data.sampler.TileSampler` yields): the crop is
 then a pure function of the key, whatever worker loads it, so runs and resumed runs repeat.
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset, default_collate
 
 from kelpseg.errors import KelpsegError
@@ -92,6 +95,9 @@ class TileDataset(Dataset[dict[str, Any]]):
         self.crop_size = crop_size
         self.kelp_crop_prob = kelp_crop_prob
         self._kelp_pixels: dict[int, np.ndarray] = {}
+        # Read whole tiles and hand the crop windows on as "crop" (top, left, size) rows, for
+        # channels built on the whole tile (DataConfig.crop_context); set by the data module.
+        self.context = False
         # Stored channels (data.stacked) read into planes after the seven bands, if any.
         self.stacked: StackedChannels | None = None
 
@@ -139,11 +145,14 @@ class TileDataset(Dataset[dict[str, Any]]):
             index, seed = _unpack(key)
             mask = self.read_mask(index) if self.labelled else None
             plans.append((index, mask, self._window(index, mask, seed)))
-        height, width = self._item_shape(plans[0][0], plans[0][2])
+        # With crop context the whole tile is read and the crop only recorded (module crops).
+        context = self.context and self.crop_size is not None
+        reads = [None if context else window for _, _, window in plans]
+        height, width = self._item_shape(plans[0][0], reads[0])
         planes = 7 + (len(self.stacked) if self.stacked is not None else 0)
         images = np.empty((len(plans), planes, height, width), dtype=np.int16)
         masks = np.empty((len(plans), 1, height, width), dtype=np.float32)
-        for slot, (index, mask, window) in enumerate(plans):
+        for slot, ((index, mask, _), window) in enumerate(zip(plans, reads, strict=True)):
             self.read_image_into(index, window, images[slot, :7])
             if self.stacked is not None:
                 self.stacked.read(self.tile_ids[index], window, images[slot, 7:])
@@ -155,6 +164,10 @@ class TileDataset(Dataset[dict[str, Any]]):
         }
         if self.labelled:
             batch["mask"] = torch.from_numpy(masks)
+        if context:
+            windows = [w for _, _, w in plans if w is not None]
+            origins = [(rows.start, cols.start, rows.stop - rows.start) for rows, cols in windows]
+            batch["crop"] = torch.tensor(origins, dtype=torch.int64)
         items = [{key: value[slot] for key, value in batch.items()} for slot in range(len(plans))]
         return TileBatch(items, batch)
 
@@ -190,6 +203,12 @@ def collate_tiles(data: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if isinstance(data, TileBatch):
         return data.collated
     return default_collate(list(data))
+
+
+def crop_batch(x: Tensor, crop: Tensor) -> Tensor:
+    """Cut each sample of ``x`` (N, C, H, W) to its window ``crop[i] = (top, left, size)``."""
+    rows = crop.tolist()
+    return torch.stack([x[i, :, t : t + s, left : left + s] for i, (t, left, s) in enumerate(rows)])
 
 
 def _unpack(key: ItemKey) -> tuple[int, int]:
