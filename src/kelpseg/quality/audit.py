@@ -221,9 +221,10 @@ class MeanPredictions(Mapping[str, np.ndarray]):
         self.sources = list(sources)
         keys = set(self.sources[0]).intersection(*self.sources[1:])
         self._ids = sorted(str(k) for k in keys)
+        self._known = set(self._ids)
 
     def __getitem__(self, tile_id: str) -> np.ndarray:
-        if tile_id not in self._ids:
+        if tile_id not in self._known:
             raise KeyError(tile_id)
         arrays = [np.asarray(s[tile_id], dtype=np.float64) for s in self.sources]
         if len({a.shape for a in arrays}) > 1:
@@ -237,7 +238,7 @@ class MeanPredictions(Mapping[str, np.ndarray]):
         return len(self._ids)
 
     def __contains__(self, tile_id: object) -> bool:
-        return tile_id in self._ids
+        return tile_id in self._known
 
 
 def as_committee(
