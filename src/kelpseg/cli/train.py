@@ -35,6 +35,23 @@ NumNodes = Annotated[int | None, typer.Option(help="Machines of a multi-node run
 Strategy = Annotated[str | None, typer.Option(help="Lightning strategy (auto, ddp ...).")]
 
 
+def parse_folds(text: str | None) -> list[int] | None:
+    """``--folds 0,1,2`` as a list of fold numbers; None when not given.
+
+    Raises:
+        KelpsegError: a part that is not an integer.
+    """
+    from kelpseg.errors import KelpsegError
+
+    if not text:
+        return None
+    try:
+        return [int(f) for f in text.replace(" ", "").split(",") if f]
+    except ValueError:
+        message = f"folds must be integers like 0,1,2, got {text!r}"
+        raise KelpsegError(message, "--folds") from None
+
+
 def _load(
     config: Path,
     overrides: list[str] | None,
@@ -126,15 +143,10 @@ def train_cv(
     strategy: Strategy = None,
 ) -> None:
     """Train every fold (each an MLflow child run under one parent); print each fold's Dice."""
-    from kelpseg.errors import KelpsegError
     from kelpseg.nn.cv import train_cv as run_cv
 
     cfg = _load(config, set_, _shortcuts(experiment, run_name, devices, num_nodes, strategy))
-    try:
-        chosen = [int(f) for f in folds.split(",")] if folds else None
-    except ValueError as exc:
-        raise KelpsegError(f"--folds {folds!r} must be comma-separated integers") from exc
-    result = run_cv(cfg, folds=chosen, resume=resume)
+    result = run_cv(cfg, folds=parse_folds(folds), resume=resume)
     table = Table(title=f"cross-validation in {cfg.output_dir}")
     for column in ("fold", "best val Dice", "epoch", "checkpoint"):
         table.add_column(column)
