@@ -11,7 +11,6 @@ from rich.table import Table
 
 from kelpseg.config import load_config
 from kelpseg.console import console
-from kelpseg.errors import KelpsegError
 from kelpseg.quality.audit import audit_labels, mislabelled_ids, precision_at_k
 from kelpseg.quality.config import AuditConfig
 from kelpseg.quality.realign import misaligned_tiles, realign_dataset
@@ -54,9 +53,8 @@ def audit(
     """Rank training tiles by out-of-fold disagreement; gallery and exclusion list."""
     extra = [f"top={top}"] * (top is not None) + [f"fold={fold}"] * (fold is not None)
     cfg = load_config(AuditConfig, config, [*(overrides or []), *extra])
-    sources = predictions[0] if len(predictions) == 1 else predictions
-    result = audit_labels(sources, data, cfg, show_progress=not quiet)
-    paths = write_audit(result, sources, out, show_progress=not quiet)
+    result = audit_labels(predictions, data, cfg, show_progress=not quiet)
+    paths = write_audit(result, predictions, out, show_progress=not quiet)
     rule = f", {cfg.combine} of {len(predictions)} members" if len(predictions) > 1 else ""
     table = Table(title=f"worst labels ({cfg.score}{rule})")
     for col in ("rank", "tile_id", "score", "Dice", "label px", "pred px", "flagged"):
@@ -142,17 +140,11 @@ def oof(
     quiet: Quiet = False,
 ) -> None:
     """Predict each fold's tiles with the model that held that fold out (for labels audit)."""
+    from kelpseg.cli.train import parse_folds
     from kelpseg.quality.oof import predict_out_of_fold
 
-    wanted = None
-    if folds is not None:
-        try:
-            wanted = [int(f) for f in folds.replace(" ", "").split(",") if f]
-        except ValueError:
-            message = f"folds must be integers like 0,1,2, got {folds!r}"
-            raise KelpsegError(message, "--folds") from None
     done = predict_out_of_fold(
-        run, data, out, folds=wanted, device=device, batch_size=batch_size, tta=tta,
+        run, data, out, folds=parse_folds(folds), device=device, batch_size=batch_size, tta=tta,
         show_progress=not quiet,
     )  # fmt: skip
     tiles, new = sum(d.tiles for d in done), sum(d.predicted for d in done)

@@ -223,13 +223,22 @@ class MeanPredictions(Mapping[str, np.ndarray]):
         self._ids = sorted(str(k) for k in keys)
         self._known = set(self._ids)
 
-    def __getitem__(self, tile_id: str) -> np.ndarray:
+    def members(self, tile_id: str) -> list[np.ndarray]:
+        """Each source's prediction of one tile, as float64.
+
+        Raises:
+            KeyError: a tile not held by every source.
+            KelpsegError: the sources' predictions differ in size.
+        """
         if tile_id not in self._known:
             raise KeyError(tile_id)
         arrays = [np.asarray(s[tile_id], dtype=np.float64) for s in self.sources]
         if len({a.shape for a in arrays}) > 1:
             raise KelpsegError(f"committee predictions of tile {tile_id} differ in size")
-        return np.mean(arrays, axis=0)
+        return arrays
+
+    def __getitem__(self, tile_id: str) -> np.ndarray:
+        return np.mean(self.members(tile_id), axis=0)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
@@ -305,22 +314,22 @@ def audit_labels(
     """
     config = config or AuditConfig()
     members = as_committee(predictions)
-    source = consensus_source(members)
+    committee = MeanPredictions(members) if len(members) > 1 else None
+    source: PredictionSource = committee if committee is not None else members[0]
     labels = resolve_labels(data)
     folds = _folds(data)
     scope = _scope(labels, folds, config.fold)
     ids = [t for t in scope if t in source]
     if not ids:
         raise KelpsegError(f"none of {len(scope)} labelled tiles in scope has a prediction")
-    committee = members if len(members) > 1 else []
-    rows: list[list[dict[str, object]]] = [[] for _ in range(len(committee) + 1)]
+    n_rows = 1 + (len(members) if committee is not None else 0)  # the mean, then each member
+    rows: list[list[dict[str, object]]] = [[] for _ in range(n_rows)]
     with progress(disable=not show_progress) as bar:
         task = bar.add_task("auditing labels", total=len(ids))
         for tile_id in ids:
             label = labels.label(tile_id)
-            probs = [np.asarray(m[tile_id], np.float64) for m in committee]
-            if len({p.shape for p in probs}) > 1:
-                raise KelpsegError(f"committee predictions of tile {tile_id} differ in size")
+            # A committee's members are read once; their mean is the agreement shown.
+            probs = committee.members(tile_id) if committee is not None else []
             mean = np.mean(probs, axis=0) if probs else source[tile_id]
             for i, prob in enumerate([mean, *probs]):
                 agreement = tile_agreement(prob, label, config.threshold, config.min_blob_pixels)
