@@ -63,14 +63,15 @@ def fold_models(run_dir: PathLike) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def _labelled_tiles(catalog: PathLike, fold: int) -> pd.DataFrame:
+def _labelled_tiles(catalog: PathLike) -> pd.DataFrame:
+    """The catalog's training tiles, with ``fold`` as numbers (NaN where unset)."""
     table = load_catalog(catalog)
     missing = {"fold", "tile_id", "image_path"} - set(table.columns)
     if missing:
         raise KelpsegError(f"split catalog lacks columns {sorted(missing)}", catalog)
     if "split" in table.columns:
         table = table[table["split"] == "train"]
-    return table[pd.to_numeric(table["fold"], errors="coerce") == fold]
+    return table.assign(fold=pd.to_numeric(table["fold"], errors="coerce"))
 
 
 def predict_out_of_fold(
@@ -110,9 +111,10 @@ def predict_out_of_fold(
     if absent:
         raise KelpsegError(f"no model for fold(s) {absent} (folders fold-K)", run_dir)
     out = Path(out_dir)
+    labelled = _labelled_tiles(catalog)
     done: list[FoldPrediction] = []
     for fold in wanted:
-        tiles = _labelled_tiles(catalog, fold)
+        tiles = labelled[labelled["fold"] == fold]
         if tiles.empty:
             raise KelpsegError(f"no labelled tile of fold {fold} in the catalog", catalog)
         predictor = load_predictor([str(models[fold])], device=device, tta=TtaConfig(enabled=tta))
