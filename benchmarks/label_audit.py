@@ -7,9 +7,10 @@ its held-out fold (real out-of-fold probabilities, cheap on a CPU) -> audit. It 
 precision@k of every score in ``kelpseg.quality.audit.SCORES`` for k = the number of
 mislabelled tiles and a few fixed k, and the precision of the default flagged list.
 
-With ``--network CONFIG`` it also trains that config once per fold on the same split (band
-statistics and store built first), predicts each fold's tiles with the model that held it out,
-and audits the network alone and the network + tree committee under every combine rule.
+With ``--network CONFIG`` it also trains that config once per fold on the same split
+(``kelpseg train-cv``; band statistics and store built first), predicts each fold's tiles with the
+model that held it out (``kelpseg labels oof``), and audits the network alone and the network +
+tree committee under every combine rule.
 
     .venv/bin/python benchmarks/label_audit.py --n-aoi 40 --seed 1 --work /tmp/audit40
     .venv/bin/python benchmarks/label_audit.py --n-aoi 40 --seed 1 --work /tmp/audit40 \
@@ -69,7 +70,7 @@ def out_of_fold(work: Path, config: SynthConfig, k: int, workers: int) -> tuple[
 
 
 def network_out_of_fold(work: Path, split: Path, config: Path, k: int, epochs: int | None) -> Path:
-    """Train ``config`` once per fold; each model predicts its held-out fold into one folder."""
+    """``train-cv`` of ``config`` on the split, then ``labels oof``: the network's OOF folder."""
     channels = yaml.safe_load(config.read_text())["features"]["channels"]
     stats, store, oof = work / "stats.json", work / "store", work / "oof-net"
     if not stats.is_file():
@@ -77,19 +78,12 @@ def network_out_of_fold(work: Path, split: Path, config: Path, k: int, epochs: i
              "--threads", "1", "--no-progress"])  # fmt: skip
     if not store.is_dir():
         run(["prepare", str(split), "--out", str(store)])
-    catalog = pd.read_parquet(split)
-    for fold in range(k):
-        model, tiles = work / f"net-{fold}", work / f"net-{fold}-tiles.parquet"
-        if not (model / "done").is_file():
-            extra = ["--set", f"trainer.max_epochs={epochs}"] if epochs else []
-            run(["train", "--config", str(config), "--set", f"data.catalog={split}",
-                 "--set", f"data.fold={fold}", "--set", f"data.store={store}",
-                 "--set", f"stats_path={stats}", "--set", f"output_dir={model}",
-                 "--set", "tracking.enabled=false", *extra])  # fmt: skip
-            catalog[catalog["fold"] == fold].to_parquet(tiles)
-            run(["predict", "--model", str(model), "--tiles", str(tiles), "--split", "train",
-                 "--out", str(oof), "--soft", "--quiet"])  # fmt: skip
-            (model / "done").touch()
+    extra = ["--set", f"trainer.max_epochs={epochs}"] if epochs else []
+    run(["train-cv", "--config", str(config), "--folds", ",".join(map(str, range(k))), "--resume",
+         "--set", f"data.catalog={split}", "--set", f"data.store={store}",
+         "--set", f"stats_path={stats}", "--set", f"output_dir={work / 'net'}",
+         "--set", "tracking.enabled=false", *extra])  # fmt: skip
+    run(["labels", "oof", str(work / "net"), "--data", str(split), "--out", str(oof), "--quiet"])
     return oof
 
 
@@ -97,7 +91,7 @@ def committee_report(
     split: Path, members: dict[str, Path], truth: pd.DataFrame, ks: list[int]
 ) -> None:
     """precision@k of each member alone and of the committee under every combine rule."""
-    positives = mislabelled_ids(truth)
+    positives = set(mislabelled_ids(truth))
     variants: list[tuple[str, list[Path], AuditConfig]] = []
     for blob in (0, 20):
         tag = f"+blob{blob}" if blob else ""
@@ -108,8 +102,7 @@ def committee_report(
                              AuditConfig(combine=rule, min_blob_pixels=blob)))  # fmt: skip
     n_pos = None
     for name, folders, cfg in variants:
-        sources = folders[0] if len(folders) == 1 else folders
-        result = audit_labels(sources, split, cfg, show_progress=False)
+        result = audit_labels(folders, split, cfg, show_progress=False)
         ranking = result.ranking
         if n_pos is None:
             n_pos = int(ranking["tile_id"].isin(positives).sum())
@@ -119,7 +112,7 @@ def committee_report(
                 + "  flagged (precision, recall)"
             )
         cells = " ".join(f"{precision_at_k(ranking, positives, k):6.2f}" for k in [n_pos, *ks])
-        hits = sum(t in set(positives) for t in result.flagged)
+        hits = sum(t in positives for t in result.flagged)
         console.print(
             f"{name:>22} {cells}  {len(result.flagged)} "
             f"({hits / max(len(result.flagged), 1):.2f}, {hits / max(n_pos, 1):.2f})"
