@@ -65,7 +65,8 @@ def execution_providers(device: str = "auto") -> list[Any]:
         raise KelpsegError(f"unknown device {device!r} (auto, cpu, cuda, cuda:1 ...)", "--device")
     if CUDA not in available:
         raise KelpsegError(
-            "ONNX Runtime has no CUDA here (pip install onnxruntime-gpu); use --device cpu",
+            "ONNX Runtime has no CUDA here (replace the CPU build: pip uninstall -y onnxruntime && "
+            "pip install onnxruntime-gpu); use --device cpu",
             "--device",
         )
     return [(CUDA, {"device_id": int(index or 0)}), CPU]
