@@ -36,8 +36,7 @@ from kelpseg.io.report_media import (
     figure_webp,
     img_tag,
     linked_files,
-    png_bytes,
-    webp_bytes,
+    linked_thumbnail,
 )
 from kelpseg.io.tiles import Tile
 
@@ -59,6 +58,7 @@ td:first-child,th:first-child{text-align:left}
 figcaption{font-size:13px}
 .note{color:#666;font-size:13px}
 """
+
 
 def _table(frame: pd.DataFrame, max_rows: int = 200) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
@@ -110,9 +110,8 @@ def _gallery_item(
     caption += f'<span class="note">{html.escape(", ".join(facts))}</span>'
     slots = len(COMPOSITES) + 3 + len(config.plots.channels)  # + DEM, QA and kelp mask
     strip = tile_strip(panels, slots)
-    href = None if files is None else files.add(f"{tile.tile_id}.png", png_bytes(strip))
-    thumb = webp_bytes(strip, width=STRIP_WIDTH)
-    image = img_tag(thumb, f"tile {tile.tile_id}", href=href)
+    name, alt = f"{tile.tile_id}.png", f"tile {tile.tile_id}"
+    image = linked_thumbnail(strip, name, alt, files, STRIP_WIDTH)
     return f'<figure class="tile">{image}<figcaption>{caption}</figcaption></figure>'
 
 

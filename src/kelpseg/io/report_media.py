@@ -49,9 +49,7 @@ def thumbnail(image: np.ndarray, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
 
 
-def webp_bytes(
-    image: np.ndarray, *, width: int | None = None, lossless: bool = False
-) -> bytes:
+def webp_bytes(image: np.ndarray, *, width: int | None = None, lossless: bool = False) -> bytes:
     """Encode an (H, W, 3) uint8 image as WebP, first scaled down to ``width`` when given."""
     small = thumbnail(image, width) if width is not None else image
     buffer = io.BytesIO()
@@ -92,6 +90,15 @@ def img_tag(data: bytes, alt: str, *, mime: str = WEBP, href: str | None = None)
         return tag
     title = html.escape(f"{alt}: full size")
     return f'<a href="{html.escape(href)}" title="{title}">{tag}</a>'
+
+
+def linked_thumbnail(
+    image: np.ndarray, name: str, alt: str, files: LinkedFiles | None, width: int
+) -> str:
+    """An (H, W, 3) uint8 picture embedded at ``width`` pixels (lossy WebP), linked to its full
+    resolution PNG written as ``name`` into ``files`` (no link when ``files`` is ``None``)."""
+    href = None if files is None else files.add(name, png_bytes(image))
+    return img_tag(webp_bytes(image, width=width), alt, href=href)
 
 
 class LinkedFiles:
