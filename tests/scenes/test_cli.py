@@ -151,6 +151,7 @@ def test_missing_dem_for_a_dem_model_is_exit_2_in_one_line(
         (["--model", "m", "--blend", "gauss"], "blend"),
         (["--model", "m", "--set", "qa.flags=[clouds]"], "qa.flags"),
         (["--model", "m", "--preset", "landsat7"], "preset"),
+        (["--model", "m", "--geojson-crs", "utm"], "geojson_crs"),
     ],
 )
 def test_bad_options_are_exit_2(
