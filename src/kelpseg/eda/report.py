@@ -1,9 +1,9 @@
 """One self-contained HTML page: summary tables, distribution plots and a gallery of tiles.
 
 Every image is embedded at the size it is shown (WebP, see :mod:`kelpseg.io.report_media`) and
-the page loads nothing else, so it can be mailed or opened offline: about 0.6 MB, whatever the
-number of tiles. Each gallery strip links to its full-resolution PNG in ``report_files/``
-beside the page.
+the page loads nothing else, so it can be mailed or opened offline: under 1 MB with the default
+gallery, whatever the number of tiles. Each gallery strip links to its full-resolution PNG in
+``report_files/`` beside the page.
 """
 
 from __future__ import annotations
