@@ -53,7 +53,8 @@ def test_stats_plot_report_chain(kelpseg, data: Path, tmp_path: Path, capsys) ->
     assert (plots / "eda_config.yaml").is_file()
 
     assert kelpseg(["eda", "report", str(out), "--out", str(tmp_path / "r.html"), "--quiet"]) == 0
-    assert (tmp_path / "r.html").read_text().count("data:image/png;base64,") > 10
+    assert (tmp_path / "r.html").read_text().count("data:image/webp;base64,") > 10
+    assert any((tmp_path / "r_files").iterdir())  # full-resolution gallery strips
 
 
 def test_plot_of_a_corrupt_tile_exits_1(data: Path, tmp_path: Path) -> None:

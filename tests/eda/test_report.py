@@ -2,41 +2,41 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.image import imread
+from PIL import Image
 
 from kelpseg.eda.config import DaskSettings, EdaConfig, ReportSettings
 from kelpseg.eda.plots import statistic_columns
-from kelpseg.eda.report import gallery_groups, write_report
+from kelpseg.eda.report import STRIP_WIDTH, gallery_groups, write_report
 from kelpseg.eda.runner import run_stats
 from kelpseg.errors import KelpsegError
-from tests.eda.conftest import write_dataset
+from kelpseg.io.report_media import png_bytes, webp_bytes
+from tests.browser import browser_test, load_page, screenshot
+from tests.eda.conftest import SIZE, write_dataset
 
-CHROMIUM = Path("/usr/bin/chromium")
 TRAIN = {"AA001": 0, "AA002": 7, "AA003": 41, "AA004": 0}
 TEST = ["TT001", "TT002"]
 
 
 class _Images(HTMLParser):
-    """Collects <img> sources and the attributes of <body>."""
+    """Collects <img> sources and the links around them."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sources: list[str] = []
-        self.body: dict[str, str | None] = {}
+        self.links: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "img":
             self.sources.append(dict(attrs).get("src") or "")
-        elif tag == "body":
-            self.body = dict(attrs)
+        elif tag == "a":
+            self.links.append(dict(attrs).get("href") or "")
 
 
 def _parse(text: str) -> _Images:
@@ -73,18 +73,50 @@ def _expected_images(stats_dir: Path) -> int:
     return len(statistic_columns(stats)) + 1 + gallery
 
 
+def _decode(src: str) -> Image.Image:
+    assert src.startswith("data:image/webp;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+
+
 def test_report_is_self_contained_and_every_image_decodes(report: Path) -> None:
     text = report.read_text(encoding="utf-8")
     page = _parse(text)
     assert len(page.sources) == _expected_images(report.parent)
     for src in page.sources:
-        assert src.startswith("data:image/png;base64,")
-        image = imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png")
-        assert image.shape[0] >= 10 and image.shape[1] >= 10
+        image = _decode(src)
+        assert image.format == "WEBP"
+        assert image.size[0] >= 10 and image.size[1] >= 10
     assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", text)
     assert "<link" not in text
     assert "<title>Kelp &lt;EDA&gt; &amp; co</title>" in text  # title from the saved config
     assert "BAD01" in text  # the failed tile is listed
+
+
+def test_gallery_thumbnails_link_their_full_resolution_strips(report: Path) -> None:
+    page = _parse(report.read_text(encoding="utf-8"))
+    stats = pd.read_parquet(report.parent / "tile_stats.parquet")
+    shown = [t for group in gallery_groups(stats, 2).values() for t in group["tile_id"]]
+    assert page.links == [f"report_files/{t}.png" for t in shown]
+    files = sorted(p.name for p in (report.parent / "report_files").iterdir())
+    assert files == sorted(f"{t}.png" for t in set(shown))  # one file per tile, even if twice
+    full = Image.open(report.parent / "report_files" / files[0])
+    assert full.format == "PNG" and full.size[1] == SIZE  # the tile's own resolution
+    thumbs = [_decode(src) for src in page.sources[-len(page.links) :]]
+    assert all(t.size[0] <= STRIP_WIDTH and t.size[1] == SIZE for t in thumbs)
+
+
+def test_large_strips_are_shown_at_display_size() -> None:
+    strip = np.random.default_rng(0).integers(0, 255, (350, 2828, 3), dtype=np.uint8)
+    thumb = Image.open(io.BytesIO(webp_bytes(strip, width=STRIP_WIDTH)))
+    assert thumb.size == (STRIP_WIDTH, round(350 * STRIP_WIDTH / 2828))
+    assert len(webp_bytes(strip, width=STRIP_WIDTH)) < len(png_bytes(strip)) / 4
+
+
+def test_a_report_elsewhere_gets_its_own_files_folder(report: Path, tmp_path: Path) -> None:
+    out = write_report(report.parent, tmp_path / "mail" / "eda.html", show_progress=False)
+    assert out.is_file() and (tmp_path / "mail" / "eda_files").is_dir()
+    assert "eda_files/" in out.read_text() and "report_files/" not in out.read_text()
+    assert sorted(p.name for p in (tmp_path / "mail").iterdir()) == ["eda.html", "eda_files"]
 
 
 def test_gallery_groups_pick_the_right_tiles(report: Path) -> None:
@@ -103,77 +135,15 @@ def test_report_needs_a_stats_folder(tmp_path: Path) -> None:
         write_report(tmp_path)
 
 
-def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
-    command = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-logging=stderr",
-        "--v=0",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-
-def _load_in_chromium(page: Path, profile: Path) -> tuple[dict[str, str | None], list[str]]:
-    """Body attributes set by the page's load-time check, and console error lines."""
-    done = _chromium(["--virtual-time-budget=10000", "--dump-dom", page.as_uri()], profile)
-    assert done.returncode == 0, done.stderr[-2000:]
-    console = [
-        line
-        for line in done.stderr.splitlines()
-        if ":CONSOLE" in line and ("Uncaught" in line or "ERROR:" in line)
-    ]
-    return _parse(done.stdout).body, console
-
-
-browser = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium not installed: apt-get install chromium"
-)
-
-
-@pytest.mark.browser
-@browser
+@browser_test
 def test_report_loads_in_chromium_without_errors(report: Path, tmp_path: Path) -> None:
-    body, console = _load_in_chromium(report, tmp_path / "profile")
-    assert body.get("data-ready") == "1", "the page's load handler did not run"
-    assert json.loads(body["data-errors"] or "null") == []
-    assert console == []
-    assert body["data-images-broken"] == "0"
-    assert int(body["data-image-count"] or 0) == _expected_images(report.parent)
+    load_page(report, tmp_path).assert_clean(images=_expected_images(report.parent))
 
 
-@pytest.mark.browser
-@browser
+@browser_test
 def test_report_screenshot(report: Path, tmp_path: Path) -> None:
-    shot = tmp_path / "report.png"
-    done = _chromium(
-        [f"--screenshot={shot}", "--window-size=1280,2000", report.as_uri()], tmp_path / "p"
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    image = imread(shot)
+    image = screenshot(report, tmp_path)
     assert image.shape[:2] == (2000, 1280)
     gray = image[..., :3].mean(axis=-1)
     assert (gray < 0.3).mean() > 0.002  # text and plots drawn, not a blank page
     assert (gray > 0.9).mean() > 0.3  # on the white page background
-
-
-@pytest.mark.browser
-@browser
-def test_chromium_check_catches_a_broken_image_and_a_script_error(
-    report: Path, tmp_path: Path
-) -> None:
-    broken = tmp_path / "broken.html"
-    bad = '<img src="data:image/png;base64,iVBORw0KGgoAAAA"><script>noSuchFunction();</script>'
-    broken.write_text(report.read_text().replace("</body>", bad + "</body>"))
-    body, console = _load_in_chromium(broken, tmp_path / "profile")
-    assert body["data-images-broken"] == "1"
-    assert any("noSuchFunction" in e for e in json.loads(body["data-errors"] or "[]"))
-    assert any("noSuchFunction" in line for line in console)

@@ -27,6 +27,7 @@ from kelpseg.quality.config import AuditConfig
 from kelpseg.quality.report import write_audit
 from kelpseg.split.config import SplitConfig
 from kelpseg.split.folds import assign_folds, read_exclusion_list
+from tests.browser import browser_test, load_page
 from tests.conftest import make_tile_array
 
 SIZE = 40
@@ -182,9 +183,24 @@ def test_audit_flags_the_wrong_labels_and_writes_outputs(
     assert len(pd.read_csv(paths.csv)) == 6
     assert read_exclusion_list(paths.exclude) == result.flagged
     page = paths.gallery.read_text()
-    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 3
+    assert len(re.findall(r'<img src="data:image/webp;base64,', page)) == 3
     assert page.count('class="flagged"') == 2
+    shown = result.ranking["tile_id"].head(3).tolist()
+    assert re.findall(r'<a href="([^"]*)"', page) == [f"gallery_files/{t}.png" for t in shown]
+    assert sorted(p.name for p in (paths.gallery.parent / "gallery_files").iterdir()) == sorted(
+        f"{t}.png" for t in shown
+    )
     assert paths.config.is_file()
+
+
+@browser_test
+def test_the_audit_gallery_loads_in_chromium(
+    audited: tuple[Path, Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    catalog_path, preds, _ = audited
+    result = audit_labels(preds, catalog_path, AuditConfig(top=4), show_progress=False)
+    paths = write_audit(result, preds, tmp_path / "audit")
+    load_page(paths.gallery, tmp_path).assert_clean(images=4)
 
 
 def test_exclusion_list_is_accepted_by_split(
@@ -313,7 +329,7 @@ def test_cli_audits_a_committee(
     table = pd.read_csv(out / "label_audit.csv")
     assert {"score_0", "score_1"} <= set(table.columns)
     page = (out / "gallery.html").read_text()
-    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 4
+    assert len(re.findall(r'<img src="data:image/webp;base64,', page)) == 4
 
 
 def test_committee_members_must_cover_the_same_tile_size(

@@ -151,6 +151,7 @@ def test_missing_dem_for_a_dem_model_is_exit_2_in_one_line(
         (["--model", "m", "--blend", "gauss"], "blend"),
         (["--model", "m", "--set", "qa.flags=[clouds]"], "qa.flags"),
         (["--model", "m", "--preset", "landsat7"], "preset"),
+        (["--model", "m", "--geojson-crs", "utm"], "geojson_crs"),
     ],
 )
 def test_bad_options_are_exit_2(
@@ -217,3 +218,45 @@ def test_synth_predict_area_chain_over_two_dates(
     assert (table["kelp_ha"] > 0).all()
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert "wrote" in capsys.readouterr().out
+
+
+def test_geojson_crs_option_keeps_the_scene_crs(
+    kelpseg: Any, loaded: list[dict[str, Any]], scene89: SyntheticScene, tmp_path: Path
+) -> None:
+    beds = {crs: tmp_path / f"beds_{crs}.geojson" for crs in ("default", "scene")}
+    for crs, path in beds.items():
+        extra = [] if crs == "default" else ["--geojson-crs", crs]
+        argv = ["predict-scene", str(scene89.stack_path), "--out", str(tmp_path / f"{crs}.tif")]
+        argv += ["--model", "m", "--polygons", str(path), "--quiet", *extra]
+        assert kelpseg(argv) == 0
+    assert "crs" not in json.loads(beds["default"].read_text())
+    scene = json.loads(beds["scene"].read_text())
+    assert scene["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32721"
+    saved = load_config(SceneConfig, tmp_path / "scene_config.yaml")
+    assert saved.geojson_crs == "scene"
+
+
+def test_geopackage_without_its_extra_is_exit_2_before_predicting(
+    kelpseg: Any,
+    loaded: list[dict[str, Any]],
+    scene89: SyntheticScene,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kelpseg.scenes import runner
+
+    monkeypatch.setattr(runner, "has_fiona", lambda: False)
+    argv = ["predict-scene", str(scene89.stack_path), "--out", str(tmp_path / "k.tif")]
+    argv += ["--model", "m", "--polygons", str(tmp_path / "beds.gpkg"), "--quiet"]
+    assert kelpseg(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "kelpseg[scenes]" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # no mask, no GeoJSON in the GeoPackage's place
+
+
+def test_the_old_polygon_crs_key_still_loads_with_a_warning() -> None:
+    with pytest.warns(FutureWarning, match="geojson_crs"):
+        config = SceneConfig.model_validate({"polygon_crs": "scene"})
+    assert config.geojson_crs == "scene"
+    assert SceneConfig().geojson_crs == "wgs84"

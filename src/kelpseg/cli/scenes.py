@@ -88,7 +88,15 @@ def predict_scene(
     ] = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also write <out>_prob.tif.")] = False,
     polygons: Annotated[
-        Path | None, typer.Option(help="Kelp polygons to write (.geojson, or .gpkg with fiona).")
+        Path | None,
+        typer.Option(help="Kelp polygons to write (.geojson, or .gpkg: needs kelpseg[scenes])."),
+    ] = None,
+    geojson_crs: Annotated[
+        str | None,
+        typer.Option(
+            "--geojson-crs",
+            help="GeoJSON coordinates: wgs84 (RFC 7946, default) or scene (legacy crs member).",
+        ),
     ] = None,
     preset: Annotated[
         str | None, typer.Option(help="landsat89 or landsat57 (detected from names if omitted).")
@@ -141,6 +149,7 @@ def predict_scene(
         "batch_size": batch_size,
         "device": device,
         "threshold": threshold,
+        "geojson_crs": geojson_crs,
     }
     cfg = build_scene_config(config, list(set_ or []), options)
     predictor = load_scene_predictor(cfg, threads)

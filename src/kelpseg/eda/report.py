@@ -1,14 +1,13 @@
 """One self-contained HTML page: summary tables, distribution plots and a gallery of tiles.
 
-Every image is an embedded base64 PNG and the page loads nothing else, so it can be mailed or
-opened offline. A few lines of script record, once the page has loaded, how many images
-decoded and which script errors occurred, as ``data-*`` attributes of ``<body>``
-(``data-image-count``, ``data-images-broken``, ``data-errors``): the browser test reads them.
+Every image is embedded at the size it is shown (WebP, see :mod:`kelpseg.io.report_media`) and
+the page loads nothing else, so it can be mailed or opened offline: under 1 MB with the default
+gallery, whatever the number of tiles. Each gallery strip links to its full-resolution PNG in
+``report_files/`` beside the page.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import os
 from collections.abc import Callable
@@ -22,21 +21,31 @@ from kelpseg.console import progress
 from kelpseg.eda.config import EdaConfig
 from kelpseg.eda.plots import (
     describe_stats,
-    figure_png,
     flag_summary,
     plot_correlation,
     plot_distribution,
     statistic_columns,
 )
 from kelpseg.eda.runner import CONFIG_FILE, FAILURES_FILE, STATS_FILE
-from kelpseg.eda.tile_plots import COMPOSITES, png_bytes, read_for_plot, tile_panels, tile_strip
+from kelpseg.eda.tile_plots import COMPOSITES, read_for_plot, tile_panels, tile_strip
 from kelpseg.errors import KelpsegError
 from kelpseg.io.atomic import atomic_path
 from kelpseg.io.catalog import read_parquet
+from kelpseg.io.report_media import (
+    LinkedFiles,
+    figure_webp,
+    img_tag,
+    linked_files,
+    linked_thumbnail,
+)
 from kelpseg.io.tiles import Tile
 
 REPORT_FILE = "report.html"
 _GALLERY_FACTS = ("kelp_pixels", "water_pixels_pct", "qa_corrupted_pixels_pct", "cloud_fraction")
+#: Width of a gallery strip in the page (its display size), in pixels.
+STRIP_WIDTH = 1400
+#: Resolution of the distribution plots and the correlation matrix in the page.
+PLOT_DPI = 80
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1500px}
@@ -45,38 +54,10 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:right} th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}
 .grid{display:flex;flex-wrap:wrap;gap:8px} .grid img{width:340px;border:1px solid #eee}
-.tile{margin:10px 0} .tile img{width:100%;border:1px solid #eee;image-rendering:pixelated}
+.tile{margin:10px 0} .tile img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:13px}
 .note{color:#666;font-size:13px}
 """
-
-# Records load-time facts on <body> for automated checks (see the module docstring).
-_SCRIPT = """
-(function () {
-  var errors = [];
-  window.addEventListener('error', function (e) {
-    errors.push(String(e.message || (e.target && e.target.tagName) || e.type));
-  }, true);
-  var origError = console.error;
-  console.error = function () {
-    errors.push(Array.prototype.join.call(arguments, ' '));
-    origError.apply(console, arguments);
-  };
-  window.addEventListener('load', function () {
-    var images = Array.prototype.slice.call(document.images);
-    var broken = images.filter(function (img) { return !(img.complete && img.naturalWidth > 0); });
-    document.body.setAttribute('data-image-count', String(images.length));
-    document.body.setAttribute('data-images-broken', String(broken.length));
-    document.body.setAttribute('data-errors', JSON.stringify(errors));
-    document.body.setAttribute('data-ready', '1');
-  });
-})();
-"""
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _table(frame: pd.DataFrame, max_rows: int = 200) -> str:
@@ -116,24 +97,36 @@ def gallery_groups(stats: pd.DataFrame, per_group: int, seed: int = 0) -> dict[s
     return groups
 
 
-def _gallery_item(tile: Tile, label: np.ndarray | None, row: pd.Series, config: EdaConfig) -> str:
+def _gallery_item(
+    tile: Tile,
+    label: np.ndarray | None,
+    row: pd.Series,
+    config: EdaConfig,
+    files: LinkedFiles | None,
+) -> str:
     panels = tile_panels(tile, label, config)
     facts = [f"{c} {_cell(row[c])}" for c in _GALLERY_FACTS if c in row.index]
     caption = f"<b>{html.escape(tile.tile_id)}</b> ({html.escape(str(row.get('split', '')))}) "
     caption += f'<span class="note">{html.escape(", ".join(facts))}</span>'
     slots = len(COMPOSITES) + 3 + len(config.plots.channels)  # + DEM, QA and kelp mask
-    image = _img(png_bytes(tile_strip(panels, slots)), f"tile {tile.tile_id}")
+    strip = tile_strip(panels, slots)
+    name, alt = f"{tile.tile_id}.png", f"tile {tile.tile_id}"
+    image = linked_thumbnail(strip, name, alt, files, STRIP_WIDTH)
     return f'<figure class="tile">{image}<figcaption>{caption}</figcaption></figure>'
 
 
-def _strip_legend(config: EdaConfig) -> str:
+def _strip_legend(config: EdaConfig, linked: bool) -> str:
     names = [name.replace("_", " ") for name in COMPOSITES]
     names += ["DEM", "QA", *config.plots.channels, "kelp mask (train)"]
-    return "Each strip, left to right: " + " | ".join(names) + "; grey = missing pixels."
+    text = "Each strip, left to right: " + " | ".join(names) + "; grey = missing pixels."
+    return text + (" Click a strip for its full resolution." if linked else "")
 
 
 def _gallery(
-    groups: dict[str, pd.DataFrame], config: EdaConfig, advance: Callable[[], object]
+    groups: dict[str, pd.DataFrame],
+    config: EdaConfig,
+    files: LinkedFiles | None,
+    advance: Callable[[], object],
 ) -> str:
     sections = []
     for title, rows in groups.items():
@@ -144,7 +137,7 @@ def _gallery(
             except KelpsegError as exc:
                 items.append(f'<p class="note">{html.escape(str(exc))}</p>')
             else:
-                items.append(_gallery_item(tile, label, row, config))
+                items.append(_gallery_item(tile, label, row, config, files))
             advance()
         empty = '<p class="note">no such tiles</p>'
         sections.append(f"<h3>{html.escape(title)}</h3>{''.join(items) or empty}")
@@ -174,31 +167,46 @@ def _summary_html(stats: pd.DataFrame, failures: pd.DataFrame) -> str:
 
 
 def build_report(
-    stats: pd.DataFrame, failures: pd.DataFrame, config: EdaConfig, *, show_progress: bool = True
+    stats: pd.DataFrame,
+    failures: pd.DataFrame,
+    config: EdaConfig,
+    *,
+    files: LinkedFiles | None = None,
+    show_progress: bool = True,
 ) -> str:
-    """The HTML text of the report for a statistics table and its failures."""
+    """The HTML text of the report for a statistics table and its failures.
+
+    Args:
+        stats: the per-tile statistics.
+        failures: tiles that could not be read.
+        config: settings (gallery size, channels, title).
+        files: where full-resolution gallery strips go (linked from the thumbnails); ``None``
+            embeds the thumbnails only.
+        show_progress: show a rich progress bar.
+    """
     columns = statistic_columns(stats)
     groups = gallery_groups(stats, config.report.gallery_per_group, config.report.seed)
     with progress(disable=not show_progress) as bar:
         task = bar.add_task("report", total=len(columns) + 1 + sum(map(len, groups.values())))
         plots = []
         for col in columns:
-            plots.append(_img(figure_png(plot_distribution(stats, col), dpi=80), col))
+            plots.append(img_tag(figure_webp(plot_distribution(stats, col), PLOT_DPI), col))
             bar.advance(task)
-        corr = _img(figure_png(plot_correlation(stats), dpi=80), "correlation matrix")
+        corr = img_tag(figure_webp(plot_correlation(stats), PLOT_DPI), "correlation matrix")
         bar.advance(task)
-        gallery = _gallery(groups, config, lambda: bar.advance(task))
+        gallery = _gallery(groups, config, files, lambda: bar.advance(task))
     title = html.escape(config.report.title)
     body = [
         f"<h1>{title}</h1>",
         _summary_html(stats, failures),
         f'<h2>Distributions (train vs test)</h2><div class="grid">{"".join(plots)}</div>',
         f'<h2>Correlation</h2><div class="tile">{corr}</div>',
-        f'<h2>Gallery</h2><p class="note">{html.escape(_strip_legend(config))}</p>{gallery}',
+        f'<h2>Gallery</h2><p class="note">{html.escape(_strip_legend(config, files is not None))}'
+        f"</p>{gallery}",
     ]
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{_CSS}</style><script>{_SCRIPT}</script></head>"
+        f"<style>{_CSS}</style></head>"
         f"<body>{''.join(body)}</body></html>"
     )
 
@@ -230,7 +238,8 @@ def write_report(
 
     Args:
         stats_dir: folder holding ``tile_stats.parquet`` (and ``failures.csv``).
-        out: the HTML file (default: ``<stats_dir>/report.html``).
+        out: the HTML file (default: ``<stats_dir>/report.html``); full-resolution gallery
+            strips go to ``<out stem>_files/`` beside it.
         config: settings (default: the ``eda_config.yaml`` saved in ``stats_dir``, else defaults).
         show_progress: show a rich progress bar.
     """
@@ -238,8 +247,9 @@ def write_report(
     saved = Path(stats_dir) / CONFIG_FILE
     if config is None:
         config = load_config(EdaConfig, saved) if saved.is_file() else EdaConfig()
-    page = build_report(stats, failures, config, show_progress=show_progress)
     target = Path(out) if out is not None else Path(stats_dir) / REPORT_FILE
+    with linked_files(target) as files:
+        page = build_report(stats, failures, config, files=files, show_progress=show_progress)
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return target

@@ -7,7 +7,6 @@ grey (single bands).
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,13 +16,13 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.image import imsave
 
 from kelpseg.console import progress
 from kelpseg.eda.config import EdaConfig
 from kelpseg.eda.plots import save_figure
 from kelpseg.errors import KelpsegError
 from kelpseg.io.atomic import atomic_path
+from kelpseg.io.report_media import png_bytes
 from kelpseg.io.tiles import MISSING, Tile, read_label, read_tile
 
 COMPOSITES: dict[str, tuple[str, str, str]] = {
@@ -189,13 +188,6 @@ def panel_rgb(panel: Panel) -> np.ndarray:
     norm = matplotlib.colors.Normalize(panel.vmin, panel.vmax)
     rgba = cmap(norm(values), bytes=True)  # type: ignore[misc]
     return np.ascontiguousarray(rgba[..., :3])
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode an (H, W, 3) uint8 image as PNG."""
-    buffer = io.BytesIO()
-    imsave(buffer, image, format="png")
-    return buffer.getvalue()
 
 
 def tile_strip(panels: Sequence[Panel], slots: int = 0, gap: int = 4) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Figures of the evaluation report, rendered with matplotlib's object API to PNG bytes.
+"""Figures of the evaluation report, drawn with matplotlib's object API.
 
 No pyplot: figures are plain ``Figure`` objects, so rendering is thread-safe and never opens
 a window or needs a display.
@@ -6,25 +6,10 @@ a window or needs a display.
 
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 from matplotlib.figure import Figure
 
 from kelpseg.evaluation.result import EvaluationResult
-
-
-def png_bytes(fig: Figure) -> bytes:
-    """Render a figure to PNG bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def data_uri(png: bytes) -> str:
-    """``data:image/png;base64,...`` for embedding a PNG in HTML."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def threshold_figure(result: EvaluationResult) -> Figure:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from matplotlib import image as mpimg
 
 from kelpseg.evaluation.labels import LabelSet
 from kelpseg.inference.postprocess import PostprocessConfig, apply_postprocess
@@ -24,13 +22,13 @@ _GAP = 6
 
 @dataclass
 class GalleryTile:
-    """One gallery row: the tile's scores and its four panels as one PNG."""
+    """One gallery row: the tile's scores and its four panels as one (H, W, 3) uint8 image."""
 
     tile_id: str
     dice: float
     label_pixels: int
     pred_pixels: int
-    png: bytes
+    image: np.ndarray
 
 
 def pick_tiles(per_tile: pd.DataFrame, n: int) -> tuple[list[str], list[str]]:
@@ -73,8 +71,8 @@ def error_overlay(base: np.ndarray, label: np.ndarray, pred: np.ndarray) -> np.n
     return out
 
 
-def tile_panels(tile: np.ndarray | None, label: np.ndarray, pred: np.ndarray) -> bytes:
-    """One PNG: true colour | label | prediction | error overlay, side by side."""
+def tile_panels(tile: np.ndarray | None, label: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """One (H, W, 3) uint8 image: true colour | label | prediction | error overlay, side by side."""
     h, w = label.shape
     rgb = true_colour(tile) if tile is not None else np.full((h, w, 3), 90, np.uint8)
     white = np.array([255, 255, 255], np.uint8)
@@ -82,9 +80,7 @@ def tile_panels(tile: np.ndarray | None, label: np.ndarray, pred: np.ndarray) ->
     pred_rgb = np.where(pred.astype(bool)[..., None], white, np.uint8(0))
     gap = np.full((h, _GAP, 3), 255, np.uint8)
     panels = [rgb, gap, label_rgb, gap, pred_rgb, gap, error_overlay(rgb, label, pred)]
-    buf = io.BytesIO()
-    mpimg.imsave(buf, np.concatenate(panels, axis=1).astype(np.uint8), format="png")
-    return buf.getvalue()
+    return np.concatenate(panels, axis=1).astype(np.uint8)
 
 
 def build_gallery(
@@ -106,7 +102,7 @@ def build_gallery(
             if postprocess is not None and postprocess.steps:
                 pred = apply_postprocess(pred, tile, postprocess).astype(bool)
             row = rows[tile_id]
-            png = tile_panels(tile, labels.label(tile_id), pred)
+            image = tile_panels(tile, labels.label(tile_id), pred)
             scores = (float(row["dice"]), int(row["label_pixels"]), int(row["pred_pixels"]))
-            gallery[group].append(GalleryTile(tile_id, *scores, png))
+            gallery[group].append(GalleryTile(tile_id, *scores, image))
     return gallery

@@ -1,8 +1,8 @@
 """The self-contained HTML evaluation report, plus JSON and CSV beside it.
 
-Every image is a base64 PNG inside the HTML, so the file can be mailed or archived alone.
-A tiny script records script errors and undecodable images in ``data-report-check`` on
-``<body>``; the browser test reads it.
+Every image is embedded at the size it is shown (WebP, see :mod:`kelpseg.io.report_media`), so
+the file can be mailed or archived alone (a few hundred kB). Each gallery row links to its
+full-resolution PNG in ``report_files/`` beside the page.
 """
 
 from __future__ import annotations
@@ -14,39 +14,31 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from matplotlib.figure import Figure
 from pydantic import BaseModel
 
 from kelpseg.evaluation.compare import format_table
 from kelpseg.evaluation.figures import (
     confusion_figure,
-    data_uri,
     per_tile_figure,
-    png_bytes,
     pr_figure,
     threshold_figure,
 )
 from kelpseg.evaluation.gallery import FN_COLOUR, FP_COLOUR, TP_COLOUR, GalleryTile
 from kelpseg.evaluation.result import EvaluationResult
 from kelpseg.io.atomic import atomic_path
+from kelpseg.io.report_media import (
+    LinkedFiles,
+    figure_webp,
+    files_folder,
+    img_tag,
+    linked_files,
+    linked_thumbnail,
+)
 
 PathLike = str | os.PathLike[str]
-
-_CHECK_SCRIPT = """<script>
-(function () {
-  var errors = [];
-  window.addEventListener('error', function (e) {
-    errors.push(String(e.message || ('failed to load ' + (e.target && e.target.tagName))));
-  }, true);
-  window.addEventListener('load', function () {
-    var imgs = document.images, broken = 0;
-    for (var i = 0; i < imgs.length; i++) {
-      if (!(imgs[i].complete && imgs[i].naturalWidth > 0)) { broken++; }
-    }
-    document.body.setAttribute('data-report-check',
-      JSON.stringify({errors: errors, images: imgs.length, broken: broken}));
-  });
-})();
-</script>"""
+#: Width of a gallery row in the page (the page's text width), in pixels.
+GALLERY_WIDTH = 1180
 
 _STYLE = """<style>
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1180px;color:#222}
@@ -57,7 +49,7 @@ h1{font-size:1.6em} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.9em;margin:8px 0}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 .row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
-.tile{margin:10px 0} .tile img{max-width:100%;image-rendering:pixelated}
+.tile{margin:10px 0} .tile img{max-width:100%}
 .swatch{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}
 .note{color:#555;font-size:.9em}
 </style>"""
@@ -71,10 +63,11 @@ class ReportPaths:
     json: Path
     per_tile_csv: Path
     sweep_csv: Path
+    files: Path | None = None  # full-resolution gallery images (None: no gallery)
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img src="{data_uri(png)}" alt="{html.escape(alt)}">'
+def _figure(fig: Figure, alt: str) -> str:
+    return img_tag(figure_webp(fig, dpi=100, tight=True), alt)
 
 
 def _table(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -96,12 +89,15 @@ def _cards(result: EvaluationResult) -> str:
     return f'<div class="cards">{body}</div>'
 
 
-def _gallery_html(gallery: dict[str, list[GalleryTile]]) -> str:
+def _gallery_html(gallery: dict[str, list[GalleryTile]], files: LinkedFiles | None) -> str:
     def swatch(rgb: tuple[int, int, int], name: str) -> str:
         return f'<span class="swatch" style="background:rgb{rgb}"></span>{name}'
 
     legend = swatch(TP_COLOUR, "TP") + swatch(FP_COLOUR, "FP") + swatch(FN_COLOUR, "FN")
-    parts = [f'<p class="note">panels: true colour | label | prediction | errors {legend}</p>']
+    click = " Click a row for its full resolution." if files is not None else ""
+    parts = [
+        f'<p class="note">panels: true colour | label | prediction | errors {legend}.{click}</p>'
+    ]
     for group in ("worst", "best"):
         parts.append(f"<h3>{group} tiles</h3>")
         if not gallery.get(group):
@@ -111,7 +107,10 @@ def _gallery_html(gallery: dict[str, list[GalleryTile]]) -> str:
                 f"{html.escape(tile.tile_id)}: Dice {tile.dice:.3f}, "
                 f"label {tile.label_pixels} px, predicted {tile.pred_pixels} px"
             )
-            parts.append(f'<div class="tile"><div>{caption}</div>{_img(tile.png, caption)}</div>')
+            image = linked_thumbnail(
+                tile.image, f"{tile.tile_id}.png", caption, files, GALLERY_WIDTH
+            )
+            parts.append(f'<div class="tile"><div>{caption}</div>{image}</div>')
     return "\n".join(parts)
 
 
@@ -123,8 +122,10 @@ def render_html(
     gallery: dict[str, list[GalleryTile]] | None = None,
     config: BaseModel | None = None,
     sources: dict[str, str] | None = None,
+    files: LinkedFiles | None = None,
 ) -> str:
-    """The report as one HTML string (figures embedded)."""
+    """The report as one HTML string (figures embedded; full-size gallery images in ``files``,
+    when given, linked from their thumbnails)."""
     summary = pd.DataFrame([result.per_tile_summary()])
     cm = pd.DataFrame(
         result.confusion,
@@ -144,23 +145,23 @@ def render_html(
         _cards(result),
         "<h2>Comparison</h2>" + _table(format_table(comparison)) if comparison is not None else "",
         "<h2>Decision threshold</h2>",
-        '<div class="row">' + _img(png_bytes(threshold_figure(result)), "threshold sweep"),
-        _img(png_bytes(pr_figure(result)), "precision-recall curve") + "</div>",
+        '<div class="row">' + _figure(threshold_figure(result), "threshold sweep"),
+        _figure(pr_figure(result), "precision-recall curve") + "</div>",
         "<details><summary>sweep table</summary>" + _table(result.sweep) + "</details>",
         "<h2>Confusion matrix</h2>",
-        '<div class="row">' + _img(png_bytes(confusion_figure(result)), "confusion matrix"),
+        '<div class="row">' + _figure(confusion_figure(result), "confusion matrix"),
         cm.to_html(border=0) + "</div>",
         "<h2>Per-tile Dice</h2>",
         '<p class="note">an empty prediction of an empty label scores 1.0</p>',
-        _img(png_bytes(per_tile_figure(result)), "per-tile Dice histogram"),
+        _figure(per_tile_figure(result), "per-tile Dice histogram"),
         _table(summary, 3),
     ]
     if gallery is not None:
-        sections += ["<h2>Gallery</h2>", _gallery_html(gallery)]
+        sections += ["<h2>Gallery</h2>", _gallery_html(gallery, files)]
     if config is not None:
         dumped = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
         sections += ["<h2>Configuration</h2>", f"<pre>{html.escape(dumped)}</pre>"]
-    head = f"<meta charset='utf-8'><title>{html.escape(title)}</title>{_STYLE}{_CHECK_SCRIPT}"
+    head = f"<meta charset='utf-8'><title>{html.escape(title)}</title>{_STYLE}"
     return (
         f"<!DOCTYPE html>\n<html><head>{head}</head>\n<body>\n"
         + "\n".join(sections)
@@ -178,14 +179,24 @@ def write_report(
     config: BaseModel | None = None,
     sources: dict[str, str] | None = None,
 ) -> ReportPaths:
-    """Write ``report.html``, ``metrics.json``, ``per_tile.csv`` and ``threshold_sweep.csv``."""
+    """Write ``report.html`` (and ``report_files/``), ``metrics.json``, ``per_tile.csv`` and
+    ``threshold_sweep.csv``."""
     out = Path(out_dir)
     paths = ReportPaths(
         out / "report.html", out / "metrics.json", out / "per_tile.csv", out / "threshold_sweep.csv"
     )
-    text = render_html(
-        result, title=title, comparison=comparison, gallery=gallery, config=config, sources=sources
-    )
+    with linked_files(paths.html) as files:
+        text = render_html(
+            result,
+            title=title,
+            comparison=comparison,
+            gallery=gallery,
+            config=config,
+            sources=sources,
+            files=files,
+        )
+    folder = files_folder(paths.html)
+    paths.files = folder if folder.is_dir() else None
     with atomic_path(paths.html) as tmp:
         tmp.write_text(text, encoding="utf-8")
     result.to_json(paths.json)

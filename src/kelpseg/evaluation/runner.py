@@ -111,5 +111,6 @@ def run_evaluation(
             comparison.to_csv(tmp, index=False)
     if run_id:
         artifacts = [paths.html, paths.json, paths.per_tile_csv, paths.sweep_csv, config_path]
+        artifacts += [paths.files] if paths.files is not None else []
         log_to_mlflow(result, run_id, tracking_uri, artifacts)
     return EvaluationRun(result, comparison, paths, config_path)

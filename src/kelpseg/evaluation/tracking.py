@@ -49,7 +49,7 @@ def log_to_mlflow(
         run_id: the run to log into (e.g. the training run of the model evaluated).
         tracking_uri: the tracking store (``sqlite:///mlflow.db``, ``file:./mlruns``, http...);
             ``None`` uses MLflow's default (``MLFLOW_TRACKING_URI``).
-        artifacts: files to attach under ``evaluation/`` (report, JSON, CSVs).
+        artifacts: files (and folders) to attach under ``evaluation/`` (report, JSON, CSVs).
         prefix: metric-name prefix.
 
     Raises:
@@ -74,8 +74,11 @@ def log_to_mlflow(
     try:
         client.get_run(run_id)
         client.log_batch(run_id, metrics=metrics, tags=tags)
-        for path in artifacts:
-            client.log_artifact(run_id, str(Path(path)), artifact_path="evaluation")
+        for path in map(Path, artifacts):
+            if path.is_dir():  # the report's linked files, kept as a folder beside it
+                client.log_artifacts(run_id, str(path), artifact_path=f"evaluation/{path.name}")
+            else:
+                client.log_artifact(run_id, str(path), artifact_path="evaluation")
     except MlflowException as exc:
         message = str(exc).splitlines()[0][:200]
         raise KelpsegError(f"MLflow run {run_id}: {message}", tracking_uri) from exc

@@ -1,8 +1,9 @@
 """Outputs of the label audit: the ranking table, the exclusion list and the HTML gallery.
 
 The gallery reuses the evaluation report's panels (true colour | label | prediction |
-errors), so a reviewer reads both pages the same way; every image is embedded, so the file
-can be sent to the people who will look at the labels.
+errors), so a reviewer reads both pages the same way; every image is embedded at the size it is
+shown, so the file can be sent to the people who will look at the labels, and links to its
+full resolution in ``gallery_files/`` beside the page.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import pandas as pd
 
 from kelpseg.config import save_config
 from kelpseg.console import progress
-from kelpseg.evaluation.figures import data_uri
 from kelpseg.evaluation.gallery import FN_COLOUR, FP_COLOUR, TP_COLOUR, tile_panels
+from kelpseg.evaluation.report import GALLERY_WIDTH
 from kelpseg.inference.rasters import PredictionSource, binarize
 from kelpseg.io.atomic import atomic_path
+from kelpseg.io.report_media import LinkedFiles, linked_files, linked_thumbnail
 from kelpseg.quality.audit import AuditResult, as_committee, consensus_source
 
 PathLike = str | os.PathLike[str]
@@ -33,7 +35,7 @@ CONFIG_FILE = "audit_config.yaml"
 
 _STYLE = """<style>
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1180px;color:#222}
-.tile{margin:14px 0} .tile img{max-width:100%;image-rendering:pixelated}
+.tile{margin:14px 0} .tile img{max-width:100%}
 .flagged{color:#b00;font-weight:bold}
 .swatch{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}
 .note{color:#555;font-size:.9em}
@@ -71,9 +73,16 @@ def _caption(row: Mapping[Any, Any]) -> str:
 
 
 def gallery_html(
-    result: AuditResult, predictions: PredictionSource, *, show_progress: bool = False
+    result: AuditResult,
+    predictions: PredictionSource,
+    *,
+    files: LinkedFiles | None = None,
+    show_progress: bool = False,
 ) -> str:
-    """The worst ``config.top`` tiles as one self-contained HTML page."""
+    """The worst ``config.top`` tiles as one self-contained HTML page.
+
+    With ``files``, each row links to its full-resolution PNG written there.
+    """
     cfg = result.config
     worst = result.ranking.head(cfg.top).to_dict(orient="records")
 
@@ -87,7 +96,9 @@ def gallery_html(
         f'<p class="note">score <b>{html.escape(cfg.score)}</b>; flagged: score at least '
         f"{cfg.min_score:g} ({len(result.flagged)} tiles, listed in {EXCLUDE_FILE}); "
         f"prediction shown at threshold {cfg.threshold:g}.</p>",
-        f'<p class="note">panels: true colour | label | prediction | agreement {legend}</p>',
+        f'<p class="note">panels: true colour | label | prediction | agreement {legend}.'
+        + (" Click a row for its full resolution." if files is not None else "")
+        + "</p>",
     ]
     with progress(disable=not show_progress) as bar:
         task = bar.add_task("gallery", total=len(worst))
@@ -95,13 +106,9 @@ def gallery_html(
             tile_id = str(row["tile_id"])
             image = result.labels.image(tile_id) if result.labels.has_image(tile_id) else None
             mask = binarize(predictions[tile_id], cfg.threshold)
-            png = tile_panels(image, result.labels.label(tile_id), mask)
-            caption = _caption(row)
-            alt = html.escape(tile_id)
-            parts.append(
-                f'<div class="tile"><div>{caption}</div><img src="{data_uri(png)}" alt="{alt}">'
-                "</div>"
-            )
+            panels = tile_panels(image, result.labels.label(tile_id), mask)
+            picture = linked_thumbnail(panels, f"{tile_id}.png", tile_id, files, GALLERY_WIDTH)
+            parts.append(f'<div class="tile"><div>{_caption(row)}</div>{picture}</div>')
             bar.advance(task)
     body = "\n".join(parts)
     return (
@@ -137,7 +144,8 @@ def write_audit(
         f"{result.config.top}; review {GALLERY_FILE} before excluding"
     )
     write_tile_list(result.flagged, paths.exclude, header)
-    page = gallery_html(result, source, show_progress=show_progress)
+    with linked_files(paths.gallery) as files:
+        page = gallery_html(result, source, files=files, show_progress=show_progress)
     with atomic_path(paths.gallery) as tmp:
         tmp.write_text(page, encoding="utf-8")
     save_config(result.config, paths.config)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from kelpseg.config import StrictModel
 from kelpseg.io.tiles import SPECTRAL_BANDS
@@ -48,9 +49,26 @@ class SceneConfig(StrictModel):
         default=True, description="QA-flagged pixels are no data (255) in the mask"
     )
     polygon_min_pixels: int = Field(default=1, ge=1, description="smallest bed to polygonise")
-    polygon_crs: Literal["scene", "wgs84"] = Field(
-        default="scene", description="coordinates of the polygons"
+    geojson_crs: Literal["wgs84", "scene"] = Field(
+        default="wgs84",
+        description="GeoJSON polygon coordinates: wgs84 (RFC 7946 lon/lat) or scene (the scene's "
+        "CRS with the legacy, non-standard crs member); a GeoPackage always keeps the scene's CRS",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        """Accept ``polygon_crs`` (the old name of ``geojson_crs``) for one release."""
+        if isinstance(data, dict) and "polygon_crs" in data:
+            data = dict(data)
+            value = data.pop("polygon_crs")
+            data.setdefault("geojson_crs", value)
+            warnings.warn(
+                "config key 'polygon_crs' is deprecated: use 'geojson_crs'",
+                FutureWarning,
+                stacklevel=2,
+            )
+        return data
 
     @field_validator("bands")
     @classmethod

@@ -16,13 +16,13 @@ from typing import Any
 import pandas as pd
 
 from kelpseg.config import save_config
-from kelpseg.errors import KelpsegError
+from kelpseg.errors import KelpsegError, MissingExtraError
 from kelpseg.io.atomic import atomic_path
 from kelpseg.scenes.area import Region, kelp_area, read_regions
 from kelpseg.scenes.config import SceneConfig
 from kelpseg.scenes.predict import SceneResult, TilePredictor, predict_scene
 from kelpseg.scenes.reader import open_scene
-from kelpseg.scenes.vector import write_polygons
+from kelpseg.scenes.vector import has_fiona, write_polygons
 
 PathLike = str | os.PathLike[str]
 POLYGON_SUFFIXES = (".geojson", ".json", ".gpkg")
@@ -53,6 +53,8 @@ def _check_outputs(out_path: Path, polygons: Path | None) -> None:
         raise KelpsegError("the mask output must be a .tif file", out_path)
     if polygons is not None and polygons.suffix.lower() not in POLYGON_SUFFIXES:
         raise KelpsegError(f"polygon output must end in {', '.join(POLYGON_SUFFIXES)}", polygons)
+    if polygons is not None and polygons.suffix.lower() == ".gpkg" and not has_fiona():
+        raise MissingExtraError("scenes", "fiona")
 
 
 def _write_summary(run: dict[str, Any], path: Path) -> None:
@@ -78,7 +80,8 @@ def run_scene(
         out_path: the mask COG to write (``.tif``).
         config: reading, blending and output settings (``config.models`` etc. are recorded,
             not loaded: the caller loads the predictor).
-        polygons: write kelp polygons here (``.geojson`` or ``.gpkg``).
+        polygons: write kelp polygons here (``.geojson``, RFC 7946 unless
+            ``config.geojson_crs`` is ``scene``; or ``.gpkg`` in the scene's CRS).
         regions: GeoJSON file (or regions) to measure kelp area in, besides the whole scene.
         show_progress: draw progress bars.
     """
@@ -112,7 +115,10 @@ def run_scene(
         )
     if polygon_path is not None:
         polygon_path = write_polygons(
-            out, polygon_path, min_pixels=config.polygon_min_pixels, crs=config.polygon_crs
+            out,
+            polygon_path,
+            min_pixels=config.polygon_min_pixels,
+            geojson_crs=config.geojson_crs,
         )
     areas = kelp_area(out, region_list)
     areas.insert(0, "date", info["date"])

@@ -1,9 +1,14 @@
-"""Kelp beds as polygons: GeoJSON always, GeoPackage when ``fiona`` is installed.
+"""Kelp beds as polygons: GeoJSON (RFC 7946 by default) or GeoPackage (the ``scenes`` extra).
 
 Each 4-connected group of kelp pixels becomes one polygon (with holes where it surrounds
 non-kelp), traced along pixel edges by ``rasterio.features.shapes``, so rasterising the
 polygons back onto the grid gives the mask exactly. Properties: ``id``, ``pixels``,
 ``area_ha`` (from the CRS, as in :mod:`kelpseg.scenes.area`).
+
+GeoJSON follows RFC 7946 unless asked otherwise: lon/lat on WGS 84 and no ``crs`` member.
+``geojson_crs="scene"`` keeps the scene's CRS and adds the legacy (pre-RFC, non-standard)
+``crs`` member that GDAL and QGIS still read. A GeoPackage stores its CRS itself, so it keeps
+the scene's CRS; writing one needs ``fiona`` (``pip install 'kelpseg[scenes]'``).
 """
 
 from __future__ import annotations
@@ -23,13 +28,13 @@ from rasterio.features import shapes
 from rasterio.warp import transform_geom
 from scipy import ndimage
 
-from kelpseg.console import err_console
-from kelpseg.errors import KelpsegError
+from kelpseg.errors import KelpsegError, MissingExtraError
 from kelpseg.io.atomic import atomic_path
 from kelpseg.scenes.area import row_pixel_areas
 
 PathLike = str | os.PathLike[str]
 POLYGON_CRS = ("scene", "wgs84")
+GEOPACKAGE_LAYER = "kelp"
 _FOUR = ndimage.generate_binary_structure(2, 1)
 
 
@@ -80,16 +85,19 @@ def kelp_polygons(
 
 
 def _crs_member(crs: CRS) -> dict[str, Any] | None:
-    """The legacy GeoJSON ``crs`` member for coordinates that are not lon/lat."""
-    if crs.to_epsg() == 4326:
-        return None
+    """The legacy GeoJSON ``crs`` member for coordinates that are not lon/lat (not RFC 7946)."""
     epsg = crs.to_epsg()
+    if epsg == 4326:
+        return None
     name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs.to_wkt()
     return {"type": "name", "properties": {"name": name}}
 
 
 def write_geojson(features: list[dict[str, Any]], crs: CRS, path: PathLike) -> Path:
-    """Write features as a GeoJSON FeatureCollection (atomically)."""
+    """Write features as a GeoJSON FeatureCollection (atomically).
+
+    Coordinates in any CRS but WGS 84 get the legacy ``crs`` member naming it.
+    """
     collection: dict[str, Any] = {"type": "FeatureCollection"}
     member = _crs_member(crs)
     if member is not None:
@@ -101,8 +109,14 @@ def write_geojson(features: list[dict[str, Any]], crs: CRS, path: PathLike) -> P
 
 
 def write_geopackage(features: list[dict[str, Any]], crs: CRS, path: PathLike) -> Path:
-    """Write features to a GeoPackage layer ``kelp`` with fiona (atomically)."""
-    import fiona  # optional dependency, checked by the caller
+    """Write features to a GeoPackage layer ``kelp`` with fiona (atomically).
+
+    Raises:
+        MissingExtraError: ``fiona`` (the ``scenes`` extra) is not installed.
+    """
+    if not has_fiona():
+        raise MissingExtraError("scenes", "fiona")
+    import fiona
 
     schema = {
         "geometry": "Polygon",
@@ -114,7 +128,7 @@ def write_geopackage(features: list[dict[str, Any]], crs: CRS, path: PathLike) -
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".kelpseg-") as folder:
         tmp = Path(folder) / path.name
         with fiona.open(
-            tmp, "w", driver="GPKG", layer="kelp", schema=schema, crs=crs.to_wkt()
+            tmp, "w", driver="GPKG", layer=GEOPACKAGE_LAYER, schema=schema, crs=crs.to_wkt()
         ) as dst:
             dst.writerecords(features)
         tmp.replace(path)
@@ -122,30 +136,37 @@ def write_geopackage(features: list[dict[str, Any]], crs: CRS, path: PathLike) -
 
 
 def has_fiona() -> bool:
-    """Whether the optional ``fiona`` package (GeoPackage writing) is installed."""
+    """Whether ``fiona`` (the ``scenes`` extra, needed for GeoPackage) is installed."""
     return importlib.util.find_spec("fiona") is not None
 
 
 def write_polygons(
-    mask_path: PathLike, out_path: PathLike, *, min_pixels: int = 1, crs: str = "scene"
+    mask_path: PathLike,
+    out_path: PathLike,
+    *,
+    min_pixels: int = 1,
+    geojson_crs: str = "wgs84",
 ) -> Path:
     """Polygonise a scene mask into ``out_path`` (``.geojson``/``.json`` or ``.gpkg``).
 
-    A GeoPackage needs ``fiona``; without it the polygons go to a GeoJSON beside the requested
-    path and a one-line notice says so.
+    Args:
+        mask_path: a scene mask (1 kelp, 0 not, 255 no data).
+        out_path: the file to write; its suffix picks the format.
+        min_pixels: drop beds smaller than this.
+        geojson_crs: ``wgs84`` (RFC 7946 lon/lat) or ``scene`` (the mask's CRS, with the legacy
+            ``crs`` member). A GeoPackage always keeps the scene's CRS, which it records.
 
-    Returns:
-        The file written.
+    Raises:
+        MissingExtraError: a ``.gpkg`` without ``fiona`` (nothing is written).
     """
     out = Path(out_path)
-    features, out_crs = kelp_polygons(mask_path, min_pixels=min_pixels, crs=crs)
-    if out.suffix.lower() == ".gpkg":
-        if has_fiona():
-            return write_geopackage(features, out_crs, out)
-        out = out.with_suffix(".geojson")
-        err_console.print(
-            f"GeoPackage skipped: writing it needs 'fiona' (not installed); wrote {out} instead"
-        )
-    elif out.suffix.lower() not in (".geojson", ".json"):
+    suffix = out.suffix.lower()
+    if suffix == ".gpkg":
+        if not has_fiona():
+            raise MissingExtraError("scenes", "fiona")
+        features, out_crs = kelp_polygons(mask_path, min_pixels=min_pixels, crs="scene")
+        return write_geopackage(features, out_crs, out)
+    if suffix not in (".geojson", ".json"):
         raise KelpsegError("polygon output must end in .geojson, .json or .gpkg", out)
+    features, out_crs = kelp_polygons(mask_path, min_pixels=min_pixels, crs=geojson_crs)
     return write_geojson(features, out_crs, out)

@@ -4,7 +4,8 @@ Everything goes to ``<out>/summary/``: ``summary.json``, ``trials.csv`` and, per
 ``<name>.png`` (matplotlib) and ``<name>.html`` (interactive plotly; ``plotly.min.js`` is written
 once beside them so the pages work offline). Plots: optimisation history, parameter importance
 (fANOVA, seeded), parallel coordinates (the most important parameters) and intermediate values
-(the per-epoch val Dice curves, where pruning shows).
+(the per-epoch val Dice curves, where pruning shows). ``report.html`` puts it all on one page
+that needs nothing beside it (:mod:`kelpseg.tune.report`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from optuna.importance import FanovaImportanceEvaluator
 from optuna.trial import TrialState
 
 from kelpseg.io.atomic import atomic_path
+from kelpseg.tune.report import write_report
 
 VALUES_ATTR = "kelpseg.values"
 # Parallel coordinates beyond this many axes are unreadable (subsets add one per candidate).
@@ -114,6 +116,7 @@ def summarize_study(
     if plots:
         _write_plots(study, summary, summary_dir)
     summary.to_json(summary_dir / "summary.json")
+    write_report(summary, summary_dir)
     return summary
 
 
