@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except SystemExit as exc:  # typer's --show-completion and --install-completion exit
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     except ImportError as exc:  # an optional dependency imported inside a command
         extra = missing_extra(exc, commands.extra_of(args))
         if extra is None or _state["debug"]:

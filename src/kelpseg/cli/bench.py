@@ -114,7 +114,9 @@ def compare(
             {
                 "tolerance": result.tolerance,
                 "changes": changes,
-                "regressions": [c.figure for c in result.regressions],
+                "regressions": [
+                    {"figure": c.figure, "metric": c.metric} for c in result.regressions
+                ],
                 "missing": result.missing,
                 "added": result.added,
                 "warnings": result.warnings,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from kelpseg.cli.options import Overrides, config_option, out_option
+from kelpseg.cli.options import Overrides, Quiet, config_option, out_option
 from kelpseg.cli.output import show_table
 from kelpseg.console import console
 
@@ -111,6 +111,7 @@ def train(
         ),
     ] = False,
     epochs: Annotated[int | None, typer.Option(help="Epochs (sets trainer.max_epochs).")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train one model on a fold of the split catalog; print its learning curve and val Dice."""
     from kelpseg.errors import KelpsegError
@@ -121,6 +122,7 @@ def train(
     shortcuts = _shortcuts(out, experiment, run_name, devices, num_nodes, strategy)
     shortcuts["data.fold"] = "null" if full_fit else fold
     shortcuts["trainer.max_epochs"] = epochs
+    shortcuts["trainer.enable_progress_bar"] = "false" if quiet else None
     cfg = _load(config, set_, shortcuts)
     result = run_training(cfg, resume=resume)
     show_table(_curve(result, f"training of {cfg.output_dir}"))
@@ -146,11 +148,13 @@ def train_cv(
     devices: Devices = None,
     num_nodes: NumNodes = None,
     strategy: Strategy = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train every fold (each an MLflow child run under one parent); print each fold's Dice."""
     from kelpseg.nn.cv import train_cv as run_cv
 
     shortcuts = _shortcuts(out, experiment, run_name, devices, num_nodes, strategy)
+    shortcuts["trainer.enable_progress_bar"] = "false" if quiet else None
     cfg = _load(config, set_, shortcuts)
     result = run_cv(cfg, folds=parse_folds(folds), resume=resume)
     table = Table(title=f"cross-validation in {cfg.output_dir}")
