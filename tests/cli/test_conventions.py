@@ -131,3 +131,13 @@ def test_eda_stats_exits_1_when_it_skipped_a_tile(
     assert main(argv) == 1
     assert "2 tiles, 1 failed" in capsys.readouterr().out
     assert list(pd.read_csv(out / "failures.csv")["tile_id"]) == ["AA003"]
+
+
+def test_predict_old_num_workers_spelling_warns_in_one_line(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["predict", "--tiles", str(data), "-o", str(tmp_path / "p"), "-m", "kelp-nope"]
+    assert main([*args, "--num-workers", "0"]) == 2
+    warning, error = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith("warning: 'kelpseg predict --num-workers' is deprecated")
+    assert error.startswith("error: no model named kelp-nope")

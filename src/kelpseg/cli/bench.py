@@ -58,7 +58,6 @@ def bench(
     """Measure each figure beside its floor in the same run; print the ratios; write JSON."""
     if ctx.invoked_subcommand is not None:
         return
-    refuse_existing(out, overwrite)
     from kelpseg.bench import BenchConfig, run_bench
     from kelpseg.bench.tables import print_suite
     from kelpseg.config import validate_config
@@ -79,6 +78,7 @@ def bench(
         },
     )
 
+    refuse_existing(out, overwrite)
     report = run_bench(settings, out, on_suite=print_suite)
     env = report.environment
     where = (env.get("gpu") or {}).get("name") or f"{env['cpu']} ({env['cores']} cores)"

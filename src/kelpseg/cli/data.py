@@ -77,8 +77,8 @@ def catalog(
 ) -> None:
     """Build the tile catalog, save it as parquet and print a summary."""
     target = out or Path(data_dir) / "catalog.parquet"
+    cat = build_catalog(data_dir, metadata)  # a bad dataset is named before an existing output
     refuse_existing(target, overwrite)
-    cat = build_catalog(data_dir, metadata)
     cat.save(target)
     counts = [
         {"split": str(split), "tiles": len(rows), "labelled": int((rows["mask_path"] != "").sum())}
@@ -93,7 +93,7 @@ def catalog(
     table.add_column("tiles", justify="right")
     table.add_column("labelled", justify="right")
     for row in counts:
-        table.add_row(row["split"], str(row["tiles"]), str(row["labelled"]))
+        table.add_row(str(row["split"]), str(row["tiles"]), str(row["labelled"]))
     show_table(table)
     if cat.problems:
         console.print(f"[yellow]{len(cat.problems)} catalog problems[/] (run kelpseg validate)")

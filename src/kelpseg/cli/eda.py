@@ -55,8 +55,8 @@ def stats(
 
     Exit code 1 when tiles were skipped (listed in OUT/failures.csv).
     """
-    refuse_existing(Path(out) / STATS_FILE, overwrite)
     cfg = load_config(EdaConfig, config, overrides)
+    refuse_existing(Path(out) / STATS_FILE, overwrite)
     run = run_stats(
         data_dir,
         out,
@@ -105,12 +105,12 @@ def plot(
     quiet: Quiet = False,
 ) -> None:
     """Plot tiles: composites, DEM, QA, NDVI and kelp mask; exit 1 if a tile failed."""
-    refuse_existing(Path(out), overwrite)
     cfg = load_config(EdaConfig, config, overrides)
     if channels is not None:
-        cfg.plots.channels = [c.strip() for c in channels.split(",") if c.strip()]
+        cfg.plots.channels = split_list([channels])
     ids = split_list(tiles)
     catalog = build_catalog(data_dir, metadata)
+    refuse_existing(Path(out), overwrite)
     written, errors = plot_tiles(
         catalog.tiles,
         out,
@@ -137,12 +137,12 @@ def report(
     quiet: Quiet = False,
 ) -> None:
     """Write one self-contained HTML report: tables, distributions and a tile gallery."""
-    refuse_existing(out or Path(stats_dir) / REPORT_FILE, overwrite)
     cfg = None
     if config is not None or overrides:
         saved = Path(stats_dir) / CONFIG_FILE
         base = config if config is not None else (saved if saved.is_file() else None)
         cfg = load_config(EdaConfig, base, overrides)
+    refuse_existing(out or Path(stats_dir) / REPORT_FILE, overwrite)
     target = write_report(stats_dir, out, cfg, show_progress=not quiet)
     console.print(f"report written to {target}")
 

@@ -52,7 +52,6 @@ def select(
     overwrite: Overwrite = False,
 ) -> None:
     """Greedy selection with replacement + weight optimisation, threshold tuned jointly."""
-    refuse_existing(Path(out) / SPEC_FILE, overwrite)
     from kelpseg.inference.selection_run import SelectionConfig, run_selection
 
     data = apply_overrides(read_yaml(config) if config else {}, list(set_ or []))
@@ -62,6 +61,7 @@ def select(
     flags["report_folds"] = _folds(report_fold)
     data.update({k: v for k, v in flags.items() if v is not None})
     cfg = validate_config(SelectionConfig, data, str(config) if config else "command line")
+    refuse_existing(Path(out) / SPEC_FILE, overwrite)
     result = run_selection(cfg, out)
     rep = result.report
     for name, weight in rep["weights"].items():

@@ -95,7 +95,6 @@ def evaluate(
     json_: Json = False,
 ) -> None:
     """Score predictions (global Dice and more), sweep thresholds, write the HTML report."""
-    refuse_existing(Path(out) / REPORT_JSON, overwrite)
     overrides = list(set_ or [])
     if threshold is not None:
         overrides.append(f"threshold={threshold}")
@@ -110,6 +109,7 @@ def evaluate(
     if updates:
         data = {**cfg.model_dump(mode="json"), **updates}
         cfg = validate_config(EvaluateConfig, data, "command line")
+    refuse_existing(Path(out) / REPORT_JSON, overwrite)
     run = run_evaluation(
         pred_dir,
         labels,

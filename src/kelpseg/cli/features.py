@@ -59,7 +59,6 @@ def stats(
 ) -> None:
     """Compute per-channel band statistics in one streaming pass and write them as JSON."""
     _require_features()
-    refuse_existing(out, overwrite)
     import torch
 
     from kelpseg.features.compute_stats import compute_band_stats, dataset_tiles
@@ -73,6 +72,7 @@ def stats(
         names = [c.strip() for c in channels.split(",") if c.strip()]
         cfg = validate_config(FeatureConfig, {**cfg.model_dump(), "channels": names}, "--channels")
     tiles = dataset_tiles(source, split)
+    refuse_existing(out, overwrite)  # after the cheap checks of the inputs, before the work
     result = compute_band_stats(
         tiles,
         cfg,

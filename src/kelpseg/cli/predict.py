@@ -137,7 +137,8 @@ def predict(
     from kelpseg.inference.predict import run_predict
 
     if num_workers is not None:  # its 0 read tiles in this process: kept as it was
-        warn_deprecated("predict", "--num-workers", "--workers (0: one reader per core)")
+        new = "--workers N (0 now means one reader per core; --set num_workers=0 reads here)"
+        warn_deprecated("predict", "--num-workers", new)
         workers = num_workers if workers is None else workers
     elif workers == 0:
         workers = os.cpu_count() or 1

@@ -57,10 +57,13 @@ def audit(
     overwrite: Annotated[bool, overwrite_option("Replace an earlier audit in OUT.")] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Rank training tiles by out-of-fold disagreement; gallery and exclusion list."""
-    refuse_existing(Path(out) / RANKING_FILE, overwrite)
+    """Rank training tiles by out-of-fold disagreement; gallery and exclusion list.
+
+    Exit code 1 when labelled tiles had no prediction (they were left out of the audit).
+    """
     extra = [f"top={top}"] * (top is not None) + [f"fold={fold}"] * (fold is not None)
     cfg = load_config(AuditConfig, config, [*(overrides or []), *extra])
+    refuse_existing(Path(out) / RANKING_FILE, overwrite)
     result = audit_labels(predictions, data, cfg, show_progress=not quiet)
     paths = write_audit(result, predictions, out, show_progress=not quiet)
     rule = f", {cfg.combine} of {len(predictions)} members" if len(predictions) > 1 else ""
@@ -81,6 +84,8 @@ def audit(
         f"{len(result.flagged)} labels flagged of {len(result.ranking)} audited; "
         f"exclusion list {paths.exclude}, gallery {paths.gallery}"
     )
+    if result.unpredicted:
+        raise typer.Exit(1)
 
 
 def _print_precision(ranking: pd.DataFrame, positives: list[str], k: int) -> None:
@@ -121,9 +126,9 @@ def misaligned(
     overwrite: Overwrite = False,
 ) -> None:
     """List tiles whose DEM is shifted against the image by more than --min-px pixels."""
+    frame = misaligned_tiles(stats, min_px, split)
     if out is not None:
         refuse_existing(out, overwrite)
-    frame = misaligned_tiles(stats, min_px, split)
     table = Table(title=f"{len(frame)} tiles with a DEM shifted by more than {min_px:g} px")
     for col in ("tile_id", "split", "row", "col", "pixels", "score"):
         table.add_column(col, justify="left" if col in ("tile_id", "split") else "right")

@@ -145,9 +145,6 @@ def predict_scene(
     quiet: Quiet = False,
 ) -> None:
     """Map kelp over a whole Landsat scene: mask COG, polygons, area summary."""
-    refuse_existing(out, overwrite)
-    if polygons is not None:
-        refuse_existing(polygons, overwrite)
     options = {
         "models": model or None,
         "weights": parse_weights(weights),
@@ -164,6 +161,9 @@ def predict_scene(
     }
     cfg = build_scene_config(config, list(set_ or []), options)
     predictor = load_scene_predictor(cfg, threads or None, tracking_uri)
+    for path in (out, polygons):  # after the inputs' checks, before the long run
+        if path is not None:
+            refuse_existing(path, overwrite)
     run = run_scene(
         scene, predictor, out, cfg, polygons=polygons, regions=regions, show_progress=not quiet
     )
@@ -183,13 +183,11 @@ def area(
     quiet: Quiet = False,
 ) -> None:
     """Tabulate kelp area per scene date and region, and plot it over time (<out>.png)."""
-    refuse_existing(out, overwrite)
-    table = area_timeseries(
-        masks,
-        regions=read_regions(regions) if regions else None,
-        dates=read_dates(dates) if dates else None,
-        show_progress=not quiet,
-    )
+    shapes = read_regions(regions) if regions else None
+    when = read_dates(dates) if dates else None
+    for path in (out, out.with_suffix(".png")):
+        refuse_existing(path, overwrite)
+    table = area_timeseries(masks, regions=shapes, dates=when, show_progress=not quiet)
     table_path, plot_path = write_timeseries(table, out)
     _print_areas(table)
     console.print(f"wrote {table_path} and {plot_path}")
@@ -209,13 +207,13 @@ def synth_scene(
     overwrite: Annotated[bool, overwrite_option("Write into a folder that is not empty.")] = False,
 ) -> None:
     """Generate a georeferenced demo scene (Collection 2 band files, a stack and a DEM)."""
-    refuse_existing(out, overwrite)
     from kelpseg.scenes.synth import write_synthetic_scene
 
     try:
         when = dt.date.fromisoformat(date) if date else None
     except ValueError as exc:
         raise KelpsegError(f"--date {date!r} is not YYYY-MM-DD") from exc
+    refuse_existing(out, overwrite)
     scene = write_synthetic_scene(
         out, preset=preset, grid=grid, tile_size=size, seed=seed, date=when
     )

@@ -85,9 +85,9 @@ def split(
     json_: Json = False,
 ) -> None:
     """Group tiles of the same area by their DEM and assign folds no AOI straddles."""
-    refuse_existing(Path(out) / SPLIT_FILE, overwrite)
     cfg = load_config(SplitConfig, config, overrides)
     excluded = read_exclusion_list(exclude) if exclude is not None else []
+    refuse_existing(Path(out) / SPLIT_FILE, overwrite)
     result = split_tiles(stats, out, cfg, exclude=excluded, show_progress=not quiet)
     if json_:
         print_json(_summary_json(result))

@@ -70,8 +70,8 @@ def submit(
         return
     if pred_dir is None or catalog is None:
         raise KelpsegError("writing a submission needs PRED_DIR and --catalog")
-    refuse_existing(out, overwrite)
     test_ids = submission_tile_ids(catalog)
+    refuse_existing(out, overwrite)
     try:
         path = write_submission(pred_dir, test_ids, out, size)
     except InvalidPredictionsError as exc:

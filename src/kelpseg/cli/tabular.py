@@ -99,8 +99,8 @@ def train(
     """Train a tree model on all folds but one and score that fold's whole tiles."""
     if (fold is None) == (not all_folds):
         raise KelpsegError("give exactly one of --fold K and --all-folds")
-    refuse_existing(Path(out) / SIDECAR, overwrite)
     cfg = load_config(TabularConfig, config, [*(overrides or []), *_model_override(model)])
+    refuse_existing(Path(out) / SIDECAR, overwrite)
     result = train_tabular(
         dataset, cfg, fold, out, tracking_uri, track=mlflow, show_progress=not quiet
     )
