@@ -94,6 +94,10 @@ def test_piped_problems_print_one_line_each_with_the_whole_path(
     assert [row[1] for row in rows[1:]] == [str(bad)]
     assert rows[1][0] == "corrupt"
     assert lines[-1] == "1 problems in 4 files checked"
+    bad.unlink()
+    out = root / "a-catalog-with-a-long-name.parquet"
+    assert main(["catalog", str(root), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"catalog written to {out}"
 
 
 def test_an_unknown_model_name_points_to_models_list(
