@@ -74,9 +74,7 @@ class ChannelStack(torch.nn.Module):
 
     def channel_list(self, raw: torch.Tensor) -> list[torch.Tensor]:
         """The channels as a list of (N, H, W) tensors, masked pixels NaN."""
-        bands = decode_raw(
-            raw, dem_clip_zero=self.dem_clip_zero, missing_value=self.missing_value
-        )
+        bands = decode_raw(raw, dem_clip_zero=self.dem_clip_zero, missing_value=self.missing_value)
         band_set = BandSet(bands, self.registry, self.index_constants)
         out = [band_set[name] for name in self.channels]
         if any(self.maskable):

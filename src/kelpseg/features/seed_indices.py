@@ -17,7 +17,6 @@ written in spyndex symbols and computed on the tiles' integers, as the author di
 
 from __future__ import annotations
 
-
 import torch
 
 from kelpseg.features.bands import BandSet
