@@ -104,6 +104,6 @@ def test_channels_command_lists_sources(cli: typer.Typer) -> None:
     assert result.exit_code == 0
     assert "kelpseg.DEMWM" in result.output and not re.search(r"│ NDVI\s+│", result.output)
     author = runner.invoke(cli, ["channels", "--source", "author"])
-    assert "WATERCOLOR" in author.output and "46 indices" in author.output
+    assert "WATERCOLOR" in author.output and "59 indices" in author.output
     everything = runner.invoke(cli, ["channels"])
     assert "spyndex.AVI" in everything.output and "DEM" in everything.output

@@ -29,6 +29,7 @@ MASK_ENTRIES = {
     "kelpseg.NDWIWM",
     "EVI",
     "mCRIG",
+    "H",
     *SPATIAL_ENTRIES,
 }
 FORMULA_ENTRIES = sorted(set(INDICES) - MASK_ENTRIES)

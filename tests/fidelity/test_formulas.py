@@ -75,6 +75,22 @@ SEED_VALUES: list[tuple[str, float]] = [
     ("WDRVI", -0.7721518987341772),  # (900 - 7000) / 7900
     ("DEMWM", 0.0),  # max(DEM, 0) at sea level
 ]
+# The 13 other names of the author's lookup (his later runs used them).
+MORE_AUTHOR_VALUES: list[tuple[str, float]] = [
+    ("CVI", 0.984375),  # 9000 * 7000 / 8000 ** 2
+    ("DVIMSS", 14600.0),  # 2.4 * 9000 - 7000
+    ("EVI2", 0.29998125117180174),  # 2.4 * 2000 / 16001
+    ("GNDVI", 0.058823529411764705),  # 1000 / 17000
+    ("GRNDVI", -0.25),  # (9000 - 15000) / 24000
+    ("H", -1.5707556601282524),  # arctan((-1500 / 30.5) * 500)
+    ("MSRNirRed", 0.18898223650461368),  # (9/7 - 1) / sqrt(9/7 + 1)
+    ("NormG", 0.3333333333333333),  # 8000 / 24000
+    ("SQRTNIRR", 1.1338934190276817),  # sqrt(9000 / 7000)
+    ("SRNIRG", 1.125),  # 9000 / 8000
+    ("SRSWIRNIR", 0.6666666666666666),  # 6000 / 9000
+    ("TNDVI", 0.7905694150420949),  # sqrt(0.125 + 0.5)
+    ("VARIGreen", 0.13333333333333333),  # 1000 / (15000 - 7500)
+]
 # float32 cancellation: MSAVI subtracts two numbers near 18001, Kab1 two near 35.
 TOLERANCE = {"MSAVI": 2e-3, "Kab1": 1e-4}
 
@@ -87,14 +103,15 @@ def _raw(**bands: list[int]) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.int16)[None, :, None, :]
 
 
-def test_the_table_covers_every_seed_name() -> None:
-    from kelpseg.features.seed_indices import SEED_INDEX_NAMES
+def test_the_table_covers_every_name_of_the_authors_lookup() -> None:
+    from kelpseg.features.seed_indices import AUTHOR_INDEX_NAMES
 
-    assert sorted(n for n, _ in SEED_VALUES) == sorted(SEED_INDEX_NAMES)
-    assert len(SEED_VALUES) == 46
+    names = [n for n, _ in SEED_VALUES + MORE_AUTHOR_VALUES]
+    assert sorted(names) == sorted(AUTHOR_INDEX_NAMES)
+    assert len(SEED_VALUES) == 46 and len(names) == 59
 
 
-@pytest.mark.parametrize(("name", "expected"), SEED_VALUES)
+@pytest.mark.parametrize(("name", "expected"), SEED_VALUES + MORE_AUTHOR_VALUES)
 def test_seed_index_is_the_authors_value(name: str, expected: float) -> None:
     stack = ChannelStack([name], mask_using_qa=False, mask_using_water_mask=False)
     value = float(stack(_raw())[0, 0, 0, 0])

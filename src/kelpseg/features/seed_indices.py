@@ -1,6 +1,7 @@
 """The seed's spectral indices, computed as the 2nd-place author computed them.
 
-Every name of the seed's index list keeps the author's definition, constants included: his
+Every name of the author's index lookup (the seed's 46 and the 13 more his later runs used)
+keeps the author's definition, constants included: his
 indices divide by ``denominator + 1e-10`` (so a zero denominator gives 0 or a huge value, not
 NaN), several differ from the catalogue's namesakes (TVI is ``sqrt((R - G)/(R + G) + 0.5)``,
 ARVI ``-0.18 + 1.17 NDVI``, AFRI1600 ``N - 0.66 S1 / (N + 0.66 S1)``, GARI divides by
@@ -107,12 +108,34 @@ AUTHOR_FORMULAS: dict[str, tuple[str, str, str]] = {
     "WATERCOLOR": (f"25366.0*exp(-4.53*G/(R+{_E}))", "Water color index", WQ),
     "WAVI": (f"1.5*(N-B)/(N+B+0.5+{_E})", "Water Adjusted Vegetation Index", AQ),
     "WDRVI": (f"(0.1*N-R)/(0.1*N+R+{_E})", "Wide Dynamic Range Vegetation Index", IDB),
+    # Also in his lookup, outside the seed's list: used by the continued log's 2024-01-06 runs.
+    "CVI": (f"N*(R/(G**2.0+{_E}))", "Chlorophyll vegetation index", IDB),
+    "DVIMSS": ("2.4*N-R", "Differenced Vegetation Index MSS", IDB),
+    "EVI2": (f"2.4*(N-R)/(N+R+1.0+{_E})", "Enhanced Vegetation Index 2", IDB),
+    "GNDVI": (f"(N-G)/(N+G+{_E})", "Green NDVI", IDB),
+    "GRNDVI": (f"(N-(R+G))/(N+R+G+{_E})", "Green-Red NDVI", IDB),
+    "MSRNirRed": (
+        f"((N/R+{_E})-1.0)/sqrt(N/(R+{_E})+1.0)",
+        "Modified Simple Ratio NIR / red",
+        IDB,
+    ),
+    "NormG": (f"G/(N+R+G+{_E})", "Norm green", IDB),
+    "SQRTNIRR": (f"sqrt(N/(R+{_E}))", "SQRT(NIR / red)", IDB),
+    "SRNIRG": (f"N/(G+{_E})", "Simple Ratio NIR / green", IDB),
+    "SRSWIRNIR": (f"S1/(N+{_E})", "Simple Ratio SWIR / NIR", IDB),
+    "TNDVI": (f"sqrt((N-R)/(N+R+{_E})+0.5)", "Transformed NDVI", IDB),
+    "VARIGreen": (f"(G-R)/(G+R-B+{_E})", "Visible Atmospherically Resistant Index Green", IDB),
 }
 
 
 def _evi(bands: BandSet) -> torch.Tensor:
     n, r, b = bands["N"], bands["R"], bands["B"]
     return (2.5 * ((n - r) / (n + 6 * r - 7.5 * b + 1 + EPS))).clamp(-20_000.0, 20_000.0)
+
+
+def _hue(bands: BandSet) -> torch.Tensor:
+    r, g, b = bands["R"], bands["G"], bands["B"]
+    return torch.arctan(((2 * r - g - b) / 30.5) * (g - b))
 
 
 def _mcrig(bands: BandSet) -> torch.Tensor:
@@ -166,10 +189,19 @@ def author_entries() -> dict[str, IndexEntry]:
         formula="(B**-1-G**-1)*N with torch powers (inf where a band is 0)",
         reference=IDB,
     )
+    entries["H"] = IndexEntry(
+        name="H",
+        compute=_hue,
+        bands=("R", "G", "B"),
+        source="author",
+        description="Hue",
+        formula="arctan(((2*R-G-B)/30.5)*(G-B))",
+        reference=IDB,
+    )
     for name in ("DEM", "NDVI", "NDWI"):
         entry = _clipped(name)
         entries[entry.name] = entry
     return entries
 
 
-SEED_INDEX_NAMES: tuple[str, ...] = tuple(sorted(author_entries(), key=str.lower))
+AUTHOR_INDEX_NAMES: tuple[str, ...] = tuple(sorted(author_entries(), key=str.lower))
