@@ -109,5 +109,7 @@ class FeatureConfig(StrictModel):
 
     @property
     def adjustment(self) -> Adjustment:
-        """How band statistics must treat masked pixels for this config."""
-        return "zero-adjusted" if self.fill_value == "zero" else "nan-adjusted"
+        """How band statistics must treat masked or missing pixels for this config: as 0
+        (``fill_value: zero``, or missing band pixels read as 0) or left out."""
+        zero = self.fill_value == "zero" or self.missing_bands == "zero"
+        return "zero-adjusted" if zero else "nan-adjusted"
