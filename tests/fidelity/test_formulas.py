@@ -264,3 +264,19 @@ def test_macro_dice_is_the_mean_of_background_and_kelp_dice() -> None:
         truth.flatten().numpy(), (prob > 0.5).flatten().numpy(), average="macro"
     )
     assert macro == pytest.approx(0.7257142857142858)
+
+
+def test_prefixed_names_work_in_yaml_and_set_overrides(tmp_path: pytest.TempPathFactory) -> None:
+    from kelpseg.config import load_config
+    from kelpseg.errors import KelpsegError
+
+    path = tmp_path / "features.yaml"
+    path.write_text("channels: [R, TVI, spyndex.TVI, kelpseg.DEMWM]\n")
+    config = load_config(FeatureConfig, path, ["channels=[R,TVI,spyndex.TVI,DEMWM]"])
+    assert config.channels == ["R", "TVI", "spyndex.TVI", "DEMWM"]
+    # The seed's TVI is sqrt((R - G) / (R + G) + 0.5); the catalogue's sqrt(NDVI + 0.5).
+    values = ChannelStack(config.channels[1:3], mask_using_qa=False)(_raw())[0, :, 0, 0]
+    assert float(values[0]) == pytest.approx(0.6582805886043833, rel=1e-5)
+    assert float(values[1]) == pytest.approx(math.sqrt(0.125 + 0.5), rel=1e-5)
+    with pytest.raises(KelpsegError, match="spyndex.TVI"):
+        load_config(FeatureConfig, None, ["channels=[R,spyndex.TV]"])
