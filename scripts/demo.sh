@@ -33,6 +33,17 @@ rm -rf "$OUT/train"
 $KS train --config configs/demo.yaml \
   --set data.catalog="$OUT/split/split.parquet" --set data.store="$OUT/store" \
   --set stats_path="$OUT/stats.json" --set output_dir="$OUT/train"
+# Kelp Dice (the competition's metric) beside the 2nd-place log's macro Dice (background + kelp).
+"${PYTHON:-.venv/bin/python}" - "$OUT/train/result.json" <<'EOF'
+import json
+import sys
+
+result = json.load(open(sys.argv[1]))
+kelp, macro = result["best_dice"], result.get("best_dice_macro")
+macro_text = "-" if macro is None else f"{macro:.4f}"
+print(f"validation at the best epoch: kelp Dice {kelp:.4f} | macro Dice {macro_text} "
+      "(the 2nd-place log's val/dice: mean of background and kelp Dice)")
+EOF
 step "9. predict the test tiles (probabilities too)"
 $KS predict --model "$OUT/train" --tiles "$OUT/catalog.parquet" --split test \
   --out "$OUT/predictions" --soft --overwrite --quiet

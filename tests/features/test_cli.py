@@ -102,6 +102,8 @@ def test_user_errors_exit_2_without_traceback(
 def test_channels_command_lists_sources(cli: typer.Typer) -> None:
     result = runner.invoke(cli, ["channels", "--source", "kelpseg"])
     assert result.exit_code == 0
-    assert "WATERCOLOR" in result.output and not re.search(r"│ NDVI\s+│", result.output)
+    assert "kelpseg.DEMWM" in result.output and not re.search(r"│ NDVI\s+│", result.output)
+    author = runner.invoke(cli, ["channels", "--source", "author"])
+    assert "WATERCOLOR" in author.output and "59 indices" in author.output
     everything = runner.invoke(cli, ["channels"])
     assert "spyndex.AVI" in everything.output and "DEM" in everything.output

@@ -17,8 +17,21 @@ from kelpseg.features.firstplace import SPATIAL_ENTRIES
 from kelpseg.features.indices import SHADOW_PREFIX
 from kelpseg.features.spyndex_indices import landsat_constants
 
-# Entries without a formula: masks, and the per-tile spatial channels (tested in test_firstplace).
-MASK_ENTRIES = {"DEMWM", "NDVIWM", "NDWIWM", *SPATIAL_ENTRIES}
+# Entries without a compilable formula: masks and clipped values, the author's clamped EVI and
+# plain-power mCRIG (pinned in tests/fidelity), and the per-tile spatial channels
+# (tested in test_firstplace).
+MASK_ENTRIES = {
+    "DEMWM",
+    "NDVIWM",
+    "NDWIWM",
+    "kelpseg.DEMWM",
+    "kelpseg.NDVIWM",
+    "kelpseg.NDWIWM",
+    "EVI",
+    "mCRIG",
+    "H",
+    *SPATIAL_ENTRIES,
+}
 FORMULA_ENTRIES = sorted(set(INDICES) - MASK_ENTRIES)
 SEED_INDICES = [
     "ATSAVI",
@@ -125,11 +138,14 @@ def test_registry_holds_the_seed_indices_and_the_spyndex_catalogue() -> None:
 
 
 def test_shadowed_spyndex_indices_stay_reachable() -> None:
-    for name in ("AVI", "GDVI", "MVI"):
-        assert INDICES[name].source == "kelpseg"
+    for name in ("AVI", "GDVI", "MVI", "TVI", "ARVI", "AFRI1600", "GARI", "IPVI", "NDWI"):
+        assert INDICES[name].source == "author"
         assert INDICES[SHADOW_PREFIX + name].formula == spyndex.indices[name].formula
-    assert dict(INDICES["ATSAVI"].constants) == {"sla": 1.22, "slb": 0.03}
+    assert not [n for n in SEED_INDICES if INDICES[n].source != "author"]
+    assert dict(INDICES["ATSAVI"].constants) == {}  # the author's soil line is in the formula
     assert dict(INDICES[SHADOW_PREFIX + "ATSAVI"].constants) == {"sla": 1.0, "slb": 0.0}
+    for name in ("DEMWM", "NDVIWM", "NDWIWM"):
+        assert INDICES["kelpseg." + name].source == "kelpseg"
 
 
 def test_mask_entries_are_exactly_the_non_formula_entries() -> None:
@@ -178,23 +194,23 @@ def test_spyndex_entry_agrees_with_spyndex_own_evaluation(name: str) -> None:
 def _numpy_seed_formulas(
     S: np.ndarray, N: np.ndarray, R: np.ndarray, G: np.ndarray, B: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """The seed's indices retyped from the literature, independently of the registry's text."""
+    """The author's indices retyped from his definitions (EPS dropped: tiles have no zeros)."""
     ndvi = (N - R) / (N + R)
     return {
         "NDVI": ndvi,
-        "NDWI": (G - N) / (G + N),
-        "IPVI": N / (N + R),
-        "TVI": np.sqrt(ndvi + 0.5),
+        "NDWI": (N - G) / (N + G),
+        "IPVI": (N / (N + R) / 2) * (((R - G) / R + G) + 1),
+        "TVI": np.sqrt((R - G) / (R + G) + 0.5),
         "WDRVI": (0.1 * N - R) / (0.1 * N + R),
         "BWDRVI": (0.1 * N - B) / (0.1 * N + B),
         "GBNDVI": (N - (G + B)) / (N + G + B),
         "NormNIR": N / (N + G + R),
         "NormR": R / (N + G + R),
         "NLI": (N**2 - R) / (N**2 + R),
-        "AFRI1600": (N - 0.66 * S) / (N + 0.66 * S),
-        "EVI": 2.5 * (N - R) / (N + 6 * R - 7.5 * B + 1),
-        "ARVI": (N - B) / (N + B),
-        "GARI": (N - (G - (B - R))) / (N + (G - (B - R))),
+        "AFRI1600": N - 0.66 * S / (N + 0.66 * S),
+        "EVI": np.clip(2.5 * (N - R) / (N + 6 * R - 7.5 * B + 1), -20000, 20000),
+        "ARVI": -0.18 + 1.17 * ndvi,
+        "GARI": (N - (G - (B - R))) / (N - (G + (B - R))),
         "MSAVI": (2 * N + 1 - np.sqrt((2 * N + 1) ** 2 - 8 * (N - R))) / 2,
         "ATSAVI": 1.22
         * (N - 1.22 * R - 0.03)
@@ -204,7 +220,7 @@ def _numpy_seed_formulas(
         "CHLA": 4.23 * (G / B) ** 3.94,
         "CI": (R - B) / R,
         "ClGreen": N / G - 1,
-        "CYA": 115530.31 * (G * R / B) ** 2.38,
+        "CYA": (G * R / B / 65535) ** 2.38,
         "DOC": 432 * np.exp(-2.24 * G / R),
         "EVI22": 2.5 * (N - R) / (N + 2.4 * R + 1),
         "GDVI": N - G,
@@ -261,31 +277,40 @@ def test_water_mask_channels() -> None:
     raw[0, 1] = [8000, 9000, 7000, 7000]  # NIR
     raw[0, 2] = [9000, 8000, 7000, -32768]  # R
     raw[0, 3] = [9000, 8000, 7000, 7000]  # G
+    # The author's "water masks" are clipped values: max(DEM, 0), max(NDVI, 0), max(NDWI, 0).
     names = ["DEMWM", "NDVIWM", "NDWIWM"]
     clip = ChannelStack(names, mask_using_qa=False, mask_using_water_mask=False)
     out = clip(torch.from_numpy(raw))[0, :, 0].numpy()
+    np.testing.assert_array_equal(out[0], [0, 0, 0, 5])
+    np.testing.assert_allclose(out[1][:3], [0, 1000 / 17000, 0], rtol=1e-6)
+    assert np.isnan(out[1][3])
+    np.testing.assert_allclose(out[2], [0, 1000 / 17000, 0, 0], rtol=1e-6)
+    no_clip = ChannelStack(["DEMWM", "DEM"], dem_clip_zero=False)(torch.from_numpy(raw))[0, :, 0]
+    assert torch.isnan(no_clip[0, 0]) and no_clip[0, 1] == 0 and no_clip[0, 3] == 5
+    assert torch.isnan(no_clip[1, 0]) and no_clip[1, 1] == -3
+    # kelpseg's 0/1 masks stay under kelpseg.<name>.
+    masks = ["kelpseg.DEMWM", "kelpseg.NDVIWM", "kelpseg.NDWIWM"]
+    out = ChannelStack(masks, mask_using_qa=False, mask_using_water_mask=False)(
+        torch.from_numpy(raw)
+    )[0, :, 0].numpy()
     np.testing.assert_array_equal(out[0], [1, 1, 1, 0])
     np.testing.assert_array_equal(out[1][:3], [1, 0, 0])
     np.testing.assert_array_equal(out[2], [1, 0, 0, 0])
-    assert np.isnan(out[1][3])
     raised = ChannelStack(
-        names[1:],
+        masks[1:],
         mask_using_water_mask=False,
         index_constants={"ndvi_water_threshold": 0.1, "ndwi_water_threshold": -0.05},
     )
     out = raised(torch.from_numpy(raw))[0, :, 0].numpy()
     np.testing.assert_array_equal(out[0][:3], [1, 1, 1])
     np.testing.assert_array_equal(out[1], [1, 0, 1, 1])
-    no_clip = ChannelStack(["DEMWM", "DEM"], dem_clip_zero=False)(torch.from_numpy(raw))[0, :, 0]
-    np.testing.assert_array_equal(no_clip[0].numpy(), [1, 1, 1, 0])
-    assert torch.isnan(no_clip[1, 0]) and no_clip[1, 1] == -3
 
 
 def test_constant_overrides_reach_the_formula() -> None:
     raw = torch.full((1, 7, 1, 1), 8000, dtype=torch.int16)
     raw[:, 5:] = 0
-    default = ChannelStack(["WDRVI"])(raw).item()
-    changed = ChannelStack(["WDRVI"], index_constants={"alpha": 0.5})(raw).item()
+    default = ChannelStack(["spyndex.WDRVI"])(raw).item()
+    changed = ChannelStack(["spyndex.WDRVI"], index_constants={"alpha": 0.5})(raw).item()
     assert default == pytest.approx((0.1 - 1) / 1.1, rel=1e-6)
     assert changed == pytest.approx((0.5 - 1) / 1.5, rel=1e-6)
 
@@ -294,7 +319,7 @@ def test_a_spatial_channel_sees_the_whole_batch() -> None:
     """Later channel kinds (offset NIR ...) need per-tile statistics: the registry allows it."""
 
     def offset_nir(bands: BandSet) -> torch.Tensor:
-        nir = torch.where(bands["DEMWM"] > 0, bands["NIR"], float("nan"))
+        nir = torch.where(bands["kelpseg.DEMWM"] > 0, bands["NIR"], float("nan"))
         median = nir.flatten(1).nanmedian(dim=1).values
         return bands["NIR"] - median[:, None, None]
 

@@ -34,7 +34,9 @@ def test_indices_are_masked_on_cloud_and_land_bands_are_not(raw_batch: torch.Ten
         and np.isfinite(nir[(slice(None), *LAND)]).all()
     )
     assert np.isnan(nir[(slice(None), *STRIPE)]).all()  # missing is NaN in bands too
-    assert np.isfinite(demwm).all() and (demwm[(slice(None), *LAND)] == 0).all()
+    # DEMWM is the author's clipped DEM: the land's height, 0 at sea, never masked.
+    assert np.isfinite(demwm).all() and (demwm[(slice(None), *LAND)] > 0).all()
+    np.testing.assert_array_equal(demwm, np.maximum(dem, 0))
     assert (qa[(slice(None), *CLOUD)] == 1).all() and np.isfinite(dem).all()
 
 

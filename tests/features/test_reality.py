@@ -26,7 +26,8 @@ def spectra() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     raw = np.zeros((1, 7, 1, len(df)), np.int16)  # QA clear, DEM 0: nothing masked
     raw[0, :5, 0] = dn.T
     config = FeatureConfig(
-        channels=["NDVI", "NDWI", "NDVIWM", "NIR"], normalization="per-sample-min-max"
+        channels=["NDVI", "NDWI", "NDVIWM", "NIR", "spyndex.NDWI", "kelpseg.NDVIWM"],
+        normalization="per-sample-min-max",
     )
     values = InputBuilder(config).raw_channels(torch.from_numpy(raw))[0, :, 0].numpy()
     return df, dict(zip(config.channels, values, strict=True))
@@ -50,5 +51,12 @@ def test_water_and_vegetation_separate_as_the_literature_says(
     ndvi, ndwi = values["NDVI"], values["NDWI"]
     assert np.median(ndvi[water]) < 0 < 0.2 < ndvi[vegetation].min()
     assert ndvi[water].max() < ndvi[vegetation].min()
-    assert ndwi[water].min() > 0 > ndwi[vegetation].max()
-    assert values["NDVIWM"][water].mean() > 0.6 and values["NDVIWM"][vegetation].sum() == 0
+    # The seed's NDWI is (N - G) / (N + G): water below 0, vegetation above (the negated
+    # McFeeters NDWI, which stays reachable as spyndex.NDWI).
+    assert ndwi[water].max() < 0 < ndwi[vegetation].min()
+    assert values["spyndex.NDWI"][water].min() > 0 > values["spyndex.NDWI"][vegetation].max()
+    # The seed's NDVIWM is max(NDVI, 0): near 0 on water, NDVI itself on vegetation.
+    assert np.median(values["NDVIWM"][water]) < 0.05
+    np.testing.assert_allclose(values["NDVIWM"][vegetation], ndvi[vegetation])
+    assert values["kelpseg.NDVIWM"][water].mean() > 0.6
+    assert values["kelpseg.NDVIWM"][vegetation].sum() == 0

@@ -21,7 +21,7 @@ TILE = 64
 
 
 def eda_columns(image: np.ndarray, mask: np.ndarray | None) -> dict[str, object]:
-    """The seven sampler statistics of one tile, computed plainly from its pixels."""
+    """The sampler statistics of one tile (both formulas), computed plainly from its pixels."""
     qa_bad = float((image[5] != 0).mean())
     dem = image[6]
     water = float(((dem <= 0) | (dem == MISSING)).mean())
@@ -30,6 +30,7 @@ def eda_columns(image: np.ndarray, mask: np.ndarray | None) -> dict[str, object]
         "kelp_pixels_pct": None if mask is None else float(mask.mean()),
         "qa_ok": qa_bad == 0.0,
         "qa_corrupted_pixels_pct": qa_bad,
+        "water_pixels_pct": water,
         "almost_all_water": water > 0.98,
         "dem_nan_pixels_pct": float((dem == MISSING).mean()),
         "dem_zero_pixels_pct": float((dem == 0).mean()),

@@ -107,10 +107,11 @@ def test_batches_are_raw_int16_tiles_with_float_masks(
 def test_sampler_weights_come_from_the_catalog_statistics(split_catalog: pd.DataFrame):
     dm = KelpDataModule.from_catalog(split_catalog, 2, _config(), seed=0)
     dm.setup("fit")
-    expected = sample_weights(dm.selection.train)
+    expected = sample_weights(dm.selection.train, reference=split_catalog)
     np.testing.assert_allclose(dm.train_sampler.weights, expected)
     kelp = dm.selection.train["has_kelp"].to_numpy(dtype=bool)
-    assert expected[kelp].mean() > expected[~kelp].mean() + 2.5
+    assert expected[kelp].mean() > 2 * expected[~kelp].mean()
+    assert expected.max() <= 1.0 and expected.min() >= 0.0
 
 
 def test_predict_splits_and_files(split_catalog: pd.DataFrame):

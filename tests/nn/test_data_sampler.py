@@ -1,4 +1,7 @@
-"""The weighted sampler: the seed's weight formula, draw frequencies, epochs and DDP sharding."""
+"""The weighted sampler: both weight formulas, draw frequencies, epochs and DDP sharding.
+
+The author formula is pinned to hand-worked values in tests/fidelity/test_formulas.py.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +20,14 @@ from kelpseg.nn.data.sampler import IMPORTANCE_COLUMNS, TileSampler, build_sampl
 def _stats(**columns: list[object]) -> pd.DataFrame:
     n = len(next(iter(columns.values())))
     base: dict[str, list[object]] = {c: [0.0] * n for c in IMPORTANCE_COLUMNS}
+    base["water_pixels_pct"] = [0.0] * n
     for flag in ("has_kelp", "qa_ok", "almost_all_water"):
         base[flag] = [False] * n
     base.update(columns)
     return pd.DataFrame(base)
 
 
-def test_weights_follow_the_seed_formula_with_default_factors():
+def test_kelpseg_formula_with_default_factors():
     stats = _stats(
         has_kelp=[True, False, False],
         kelp_pixels_pct=[0.5, 0.0, 0.0],
@@ -33,7 +37,7 @@ def test_weights_follow_the_seed_formula_with_default_factors():
         dem_nan_pixels_pct=[0.2, 0.8, 0.0],
         dem_zero_pixels_pct=[0.4, 0.0, 1.0],
     )
-    weights = sample_weights(stats, min_weight=0.01)
+    weights = sample_weights(stats, formula="kelpseg", min_weight=0.01)
     # Defaults (3.0, 0.2, 0.0, -1.0, 0.5, 0.25, -1.0), worked by hand:
     # kelp tile: 1 + 3 + 0.2*0.5 + 0.25*0.2 - 0.4; water tile: 1 + 0.5 + 0.25*0.8;
     # corrupt land tile: 1 - 1 - 1 = -1, clipped to the minimum.
@@ -51,7 +55,7 @@ def test_weights_with_other_factors_match_an_independent_sum():
     expected = 1.0 + sum(
         getattr(factors, c) * stats[c].astype(float).to_numpy() for c in IMPORTANCE_COLUMNS
     )
-    got = sample_weights(stats, factors, min_weight=0.05)
+    got = sample_weights(stats, factors, formula="kelpseg", min_weight=0.05)
     np.testing.assert_allclose(got, np.maximum(expected, 0.05))
     assert got.min() >= 0.05
 
@@ -59,12 +63,15 @@ def test_weights_with_other_factors_match_an_independent_sum():
 def test_missing_values_count_as_zero_and_nullable_dtypes_work():
     stats = _stats(has_kelp=[True, None], kelp_pixels_pct=[0.5, None])
     stats = stats.astype({"has_kelp": "boolean", "kelp_pixels_pct": "Float64"})
-    np.testing.assert_allclose(sample_weights(stats), [1 + 3.0 + 0.1, 1.0])
+    np.testing.assert_allclose(sample_weights(stats, formula="kelpseg"), [1 + 3.0 + 0.1, 1.0])
+    # Author formula: w = 3 + 0.2 * 0.5 - 1 + 0.5 + 0.25 - 1 vs 0.2 - 1 + 0.5 + 0.25 - 1.
+    np.testing.assert_allclose(sample_weights(stats), [1.0, 0.0], atol=1e-9)
 
 
 def test_heavy_tiles_are_drawn_more_in_proportion():
     stats = _stats(has_kelp=[True] * 5 + [False] * 15)
-    sampler = build_sampler(stats, SamplerConfig(samples_per_epoch=40_000), seed=1)
+    config = SamplerConfig(formula="kelpseg", samples_per_epoch=40_000)
+    sampler = build_sampler(stats, config, seed=1)
     counts = Counter(index for index, _ in sampler)
     kelp = sum(counts[i] for i in range(5)) / 5
     other = sum(counts[i] for i in range(5, 20)) / 15
@@ -114,10 +121,33 @@ def test_distributed_wrapper_shards_one_draw_and_forwards_the_epoch():
         assert len(rank0) == len(rank1) == 20
 
 
+def test_author_weights_take_their_range_from_the_whole_catalog():
+    train = _stats(has_kelp=[True, False], water_pixels_pct=[0.0, 1.0])
+    # Training tiles alone: w = (3 + 0.2 - 1 + 0.5 + 0.25 - 1, 0.2 - 1 + 0 + 0.25 - 1).
+    np.testing.assert_allclose(sample_weights(train), [1.0, 0.0], atol=1e-9)
+    catalog = pd.concat([train, _stats(has_kelp=[True], water_pixels_pct=[0.5])])
+    catalog["split"] = ["train", "train", "test"]
+    # A test row weighs 0 before normalising: the range becomes [-1.55, 2.95].
+    got = sample_weights(train, reference=catalog)
+    np.testing.assert_allclose(got, [1.0, 0.0], atol=1e-9)
+    catalog["split"] = ["train", "train", "train"]
+    got = sample_weights(train, reference=catalog)
+    np.testing.assert_allclose(got, [1.0, 0.0], atol=1e-9)
+
+
+def test_all_equal_author_weights_are_refused():
+    stats = _stats(has_kelp=[True, True])
+    with pytest.raises(KelpsegError, match="weight 0"):
+        build_sampler(stats, SamplerConfig(), source="cat.parquet")
+    np.testing.assert_allclose(sample_weights(stats), [0.0, 0.0])
+
+
 def test_bad_statistics_are_user_errors():
     stats = _stats(has_kelp=[True]).drop(columns=["dem_zero_pixels_pct"])
     with pytest.raises(KelpsegError, match="dem_zero_pixels_pct"):
         sample_weights(stats, source="cat.parquet")
+    with pytest.raises(KelpsegError, match="water_pixels_pct"):
+        sample_weights(_stats(has_kelp=[True]).drop(columns=["water_pixels_pct"]))
     with pytest.raises(KelpsegError, match="not percent"):
         sample_weights(_stats(kelp_pixels_pct=[35.0]))
     with pytest.raises(KelpsegError, match="0/1"):

@@ -106,7 +106,7 @@ def _summary(result: BandStats, levels: tuple[float, float]) -> Table:
 
 def channels(
     source: Annotated[
-        str | None, typer.Option(help="Only entries from this source: spyndex or kelpseg.")
+        str | None, typer.Option(help="Only entries from this source: spyndex, author or kelpseg.")
     ] = None,
 ) -> None:
     """List every channel name a config may use, with its formula source and bands."""

@@ -84,7 +84,7 @@ def _shortcuts(
 
 
 def _curve(result: TrainResult, title: str) -> Table:
-    columns = ("train/loss", "train/dice", "val/loss", "val/dice", "val/iou")
+    columns = ("train/loss", "train/dice", "val/loss", "val/dice", "val/dice_macro", "val/iou")
     table = Table(title=title)
     for column in ("epoch", *columns):
         table.add_column(column, justify="right")
@@ -128,6 +128,11 @@ def train(
     show_table(_curve(result, f"training of {cfg.output_dir}"))
     if result.best_dice is not None:
         console.print(f"best val Dice: [bold]{result.best_dice:.4f}[/] (epoch {result.best_epoch})")
+    if result.best_dice_macro is not None:
+        console.print(
+            f"macro Dice (background + kelp, the 2nd-place log's val/dice) at that epoch: "
+            f"{result.best_dice_macro:.4f}"
+        )
     console.print(f"checkpoint: {result.best_ckpt}")
     if result.run_id:
         console.print(f"MLflow run {result.run_id} in {result.tracking_uri}")
@@ -158,12 +163,14 @@ def train_cv(
     cfg = _load(config, set_, shortcuts)
     result = run_cv(cfg, folds=parse_folds(folds), resume=resume)
     table = Table(title=f"cross-validation in {cfg.output_dir}")
-    for column in ("fold", "best val Dice", "epoch", "checkpoint"):
+    for column in ("fold", "best val Dice", "macro Dice", "epoch", "checkpoint"):
         table.add_column(column)
     for k, fold_result in sorted(result.folds.items()):
         dice = "-" if fold_result.best_dice is None else f"{fold_result.best_dice:.4f}"
-        table.add_row(str(k), dice, str(fold_result.best_epoch), str(fold_result.best_ckpt))
+        macro = "-" if fold_result.best_dice_macro is None else f"{fold_result.best_dice_macro:.4f}"
+        table.add_row(str(k), dice, macro, str(fold_result.best_epoch), str(fold_result.best_ckpt))
     show_table(table)
     console.print(f"mean val Dice: [bold]{result.mean_dice:.4f}[/] ± {result.std_dice:.4f}")
+    console.print(f"mean macro Dice (the 2nd-place log's metric): {result.mean_dice_macro:.4f}")
     if result.parent_run_id:
         console.print(f"MLflow parent run {result.parent_run_id}")

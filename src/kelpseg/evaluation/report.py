@@ -79,6 +79,7 @@ def _cards(result: EvaluationResult) -> str:
     items = [
         (f"Dice @ {result.threshold:g}", f"{m['dice']:.4f}"),
         (f"best Dice @ {result.best_threshold:g}", f"{result.best_dice:.4f}"),
+        ("macro Dice (2nd-place log's metric)", f"{m['dice_macro']:.4f}"),
         ("IoU", f"{m['iou']:.4f}"),
         ("precision", f"{m['precision']:.4f}"),
         ("recall", f"{m['recall']:.4f}"),

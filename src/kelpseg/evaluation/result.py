@@ -21,7 +21,7 @@ from kelpseg.evaluation.metrics import (
 )
 from kelpseg.io.atomic import atomic_path
 
-METRIC_NAMES = ("dice", "iou", "precision", "recall", "accuracy")
+METRIC_NAMES = ("dice", "iou", "precision", "recall", "accuracy", "dice_macro")
 
 
 @dataclass
@@ -30,8 +30,9 @@ class EvaluationResult:
 
     Attributes:
         threshold: decision threshold of ``metrics``, ``confusion`` and ``per_tile.dice``.
-        metrics: global scores over all pixels of all tiles (Dice is the competition metric),
-            plus tp/fp/fn/tn and tile/pixel counts.
+        metrics: global scores over all pixels of all tiles (Dice is the competition metric;
+            ``dice_macro`` the 2nd-place log's mean of background and kelp Dice), plus
+            tp/fp/fn/tn and tile/pixel counts.
         confusion: [[TN, FP], [FN, TP]] at ``threshold``.
         sweep: one row per swept threshold: threshold, dice, iou, precision, recall.
         best_threshold: threshold of the highest swept Dice; ``best_dice`` its Dice.

@@ -26,23 +26,27 @@ SPECTRAL_BANDS: tuple[str, ...] = BAND_NAMES[:5]
 SYMBOLS: dict[str, str] = {"B": "B", "G": "G", "R": "R", "N": "NIR", "S1": "SWIR1"}
 
 
-def decode_raw(raw: torch.Tensor, *, dem_clip_zero: bool = True) -> dict[str, torch.Tensor]:
+def decode_raw(
+    raw: torch.Tensor, *, dem_clip_zero: bool = True, missing_value: float = float("nan")
+) -> dict[str, torch.Tensor]:
     """Split a (N, 7, H, W) batch into named (N, H, W) float32 bands.
 
     Args:
         raw: tiles in band order SWIR1, NIR, R, G, B, QA, DEM (int16 or any numeric dtype).
         dem_clip_zero: clip the DEM at 0, so "no DEM" (-32768) and any negative height become
             sea level (the seed's ``np.maximum(0, dem)``); otherwise missing DEM is NaN.
+        missing_value: what missing pixels (-32768) become in every band before any index is
+            computed: NaN (kelpseg), or 0.0 (the 2nd-place author's ``fill_value=0.0`` runs).
 
     Returns:
-        A dict from band name to tensor; missing pixels (-32768) are NaN.
+        A dict from band name to tensor.
     """
     if raw.ndim != 4 or raw.shape[1] != len(BASE_BANDS):
         raise KelpsegError(
             f"expected a (N, {len(BASE_BANDS)}, H, W) batch of tiles, got {tuple(raw.shape)}"
         )
     x = raw.to(torch.float32)
-    bands = torch.where(x == MISSING, float("nan"), x)
+    bands = torch.where(x == MISSING, missing_value, x)
     out = {name: bands[:, i] for i, name in enumerate(BASE_BANDS)}
     if dem_clip_zero:
         out["DEM"] = torch.nan_to_num(out["DEM"], nan=0.0).clamp_min(0.0)

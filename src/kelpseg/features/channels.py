@@ -32,6 +32,7 @@ class ChannelStack(torch.nn.Module):
         mask_using_qa: mask index pixels that QA flags (cloud, corrupt).
         mask_using_water_mask: mask index pixels on land (DEM > 0).
         dem_clip_zero: clip the DEM at 0 before use.
+        missing_bands: ``"nan"`` or ``"zero"``: what -32768 band pixels become before indices.
         index_constants: overrides of formula constants.
         registry: the index registry (default :data:`INDICES`).
     """
@@ -43,6 +44,7 @@ class ChannelStack(torch.nn.Module):
         mask_using_qa: bool = True,
         mask_using_water_mask: bool = True,
         dem_clip_zero: bool = True,
+        missing_bands: str = "nan",
         index_constants: Mapping[str, float] | None = None,
         registry: Mapping[str, IndexEntry] = INDICES,
     ) -> None:
@@ -52,6 +54,7 @@ class ChannelStack(torch.nn.Module):
         self.mask_using_qa = mask_using_qa
         self.mask_using_water_mask = mask_using_water_mask
         self.dem_clip_zero = dem_clip_zero
+        self.missing_value = 0.0 if missing_bands == "zero" else float("nan")
         self.index_constants = dict(index_constants or {})
         self.registry = registry
         masking = mask_using_qa or mask_using_water_mask
@@ -65,12 +68,13 @@ class ChannelStack(torch.nn.Module):
             mask_using_qa=config.mask_using_qa,
             mask_using_water_mask=config.mask_using_water_mask,
             dem_clip_zero=config.dem_clip_zero,
+            missing_bands=config.missing_bands,
             index_constants=config.index_constants,
         )
 
     def channel_list(self, raw: torch.Tensor) -> list[torch.Tensor]:
         """The channels as a list of (N, H, W) tensors, masked pixels NaN."""
-        bands = decode_raw(raw, dem_clip_zero=self.dem_clip_zero)
+        bands = decode_raw(raw, dem_clip_zero=self.dem_clip_zero, missing_value=self.missing_value)
         band_set = BandSet(bands, self.registry, self.index_constants)
         out = [band_set[name] for name in self.channels]
         if any(self.maskable):

@@ -85,7 +85,9 @@ def compute_band_stats(
     """Per-channel statistics of ``config.channels`` over ``tiles`` in one streaming pass.
 
     Masked pixels are left out (``fill_value`` "min" / "nan": nan-adjusted) or counted as 0
-    (``"zero"``: zero-adjusted), as the model input will see them.
+    (``"zero"``: zero-adjusted), as the model input will see them. Masking follows
+    ``config.stats_masked``; ``config.stats_method="author"`` computes the 2nd-place author's
+    definitions instead (:func:`~kelpseg.features.author_stats.author_band_stats`).
 
     Args:
         tiles: satellite tile paths, or a catalog table (filter it to the split you want).
@@ -102,6 +104,13 @@ def compute_band_stats(
     paths = tile_paths(tiles)
     if not paths:
         raise KelpsegError("no tiles to compute band statistics over")
+    config = config.stats_config()
+    if config.stats_method == "author":
+        if scheduler is not None:
+            raise KelpsegError("stats_method author runs in one process: leave out --scheduler")
+        from kelpseg.features.author_stats import author_band_stats
+
+        return author_band_stats(paths, config, device=str(resolve_device(device)))
     if batch_size < 1 or partition_size < 1:
         raise KelpsegError("batch_size and partition_size must be at least 1")
     bucket_shift(quantile_bins)  # refuse bad bins before any work
@@ -204,6 +213,8 @@ def to_band_stats(
         "fill_value": config.fill_value,
         "adjustment": config.adjustment,
         "dem_clip_zero": config.dem_clip_zero,
+        "missing_bands": config.missing_bands,
+        "method": "kelpseg",
         "index_constants": dict(config.index_constants),
         "tiles": acc.tiles,
         "n_pixels": int(acc.count[0] + acc.nonfinite[0]) if names else 0,

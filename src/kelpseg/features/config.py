@@ -32,7 +32,20 @@ class FeatureConfig(StrictModel):
             minimum (``+inf`` its maximum) from band statistics; ``"zero"`` 0.0; ``"nan"`` kept
             as NaN by :meth:`InputBuilder.raw_channels` (for tree models) and the minimum in the
             network input.
-        dem_clip_zero: clip the DEM at 0 before use (missing DEM becomes 0, sea level).
+        dem_clip_zero: clip the DEM at 0 before use (missing DEM becomes 0, sea level). The
+            2nd-place author did not: his DEM channel keeps negative heights and a missing DEM
+            stays missing (and masks the indices there).
+        missing_bands: what missing pixels (-32768) of every band become before indices are
+            computed: ``"nan"`` (then filled per ``fill_value``) or ``"zero"`` (the author's
+            ``fill_value=0.0`` runs: bands and indices see 0 there; masked index pixels still
+            go to ``fill_value``).
+        stats_method: how band statistics are defined: ``"kelpseg"`` (exact streaming
+            statistics over every unmasked pixel) or ``"author"`` (the 2nd-place author's: mean
+            of per-tile quantiles, QA and water masks forced to [0, 1] ...; see
+            :mod:`kelpseg.features.author_stats`).
+        stats_masked: the band statistics are computed with this config's masking (true), or
+            without any masking (false: the log's 2023-12-31 run trained with water-mask
+            masking on statistics computed unmasked).
         normalization: key of :data:`kelpseg.features.NORMALIZERS`.
         quantiles: low and high quantile of the quantile strategies.
         index_constants: overrides of formula constants (``alpha``, ``L``, ``sla``,
@@ -44,6 +57,9 @@ class FeatureConfig(StrictModel):
     mask_using_water_mask: bool = True
     fill_value: Literal["min", "zero", "nan"] = "min"
     dem_clip_zero: bool = True
+    missing_bands: Literal["nan", "zero"] = "nan"
+    stats_method: Literal["kelpseg", "author"] = "kelpseg"
+    stats_masked: bool = True
     normalization: str = "quantile"
     quantiles: tuple[float, float] = (0.01, 0.99)
     index_constants: dict[str, float] = Field(default_factory=dict)
@@ -84,7 +100,16 @@ class FeatureConfig(StrictModel):
             raise ValueError(f"quantiles must satisfy 0 <= low < high <= 1, got {self.quantiles}")
         return self
 
+    def stats_config(self) -> FeatureConfig:
+        """The config band statistics for this one are computed with (masking per
+        ``stats_masked``)."""
+        if self.stats_masked:
+            return self
+        return self.model_copy(update={"mask_using_qa": False, "mask_using_water_mask": False})
+
     @property
     def adjustment(self) -> Adjustment:
-        """How band statistics must treat masked pixels for this config."""
-        return "zero-adjusted" if self.fill_value == "zero" else "nan-adjusted"
+        """How band statistics must treat masked or missing pixels for this config: as 0
+        (``fill_value: zero``, or missing band pixels read as 0) or left out."""
+        zero = self.fill_value == "zero" or self.missing_bands == "zero"
+        return "zero-adjusted" if zero else "nan-adjusted"

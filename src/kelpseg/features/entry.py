@@ -13,7 +13,7 @@ from kelpseg.errors import KelpsegError
 from kelpseg.features.bands import BASE_BANDS, SYMBOLS, BandSet
 from kelpseg.features.expression import compile_formula
 
-Source = Literal["spyndex", "kelpseg"]
+Source = Literal["spyndex", "author", "kelpseg"]
 ChannelFn = Callable[[BandSet], torch.Tensor]
 
 
@@ -25,8 +25,9 @@ class IndexEntry:
         name: the key users type (``"NDVI"``).
         compute: function of a :class:`BandSet` returning a (N, H, W) float tensor.
         bands: base bands it reads (``("NIR", "R")``), for docs and checks.
-        source: ``"spyndex"`` (formula from the Awesome Spectral Indices catalogue) or
-            ``"kelpseg"`` (written here).
+        source: ``"spyndex"`` (formula from the Awesome Spectral Indices catalogue),
+            ``"author"`` (the 2nd-place author's definition of a seed index) or ``"kelpseg"``
+            (written here).
         description: the long name and, where it matters, how it differs from a namesake.
         formula: the formula as text (spyndex symbols: B, G, R, N, S1, DEM).
         constants: default values of the formula's constants (overridable in config).

@@ -1,10 +1,13 @@
 """The index registry: one dict from the name a user types to its :class:`IndexEntry`.
 
-Filled in one place, here: spyndex's catalogue first, then kelpseg's own entries. Where the
-seed meant a different index than spyndex under the same acronym (AVI, GDVI, MVI) or used
-other constants (ATSAVI), the seed's keeps the name and spyndex's is kept as
-``spyndex.<name>``. Later channel kinds (offset NIR, land closeness, filter banks) are added
-to :data:`INDICES` the same way: their function receives the whole :class:`BandSet`.
+Filled in one place, here: spyndex's catalogue first, then the seed's index names with the
+2nd-place author's definitions (:mod:`kelpseg.features.seed_indices`), kelpseg's 0/1 water
+masks and the 1st place's per-tile channels. Names follow one scheme: a bare name is the
+seed's (the author's definition) or, where the seed has none, the catalogue's; where a seed
+name shadows another definition, that one stays reachable as ``<source>.<name>``:
+``spyndex.TVI`` (the catalogue's formula), ``kelpseg.DEMWM`` (kelpseg's 0/1 mask). Later
+channel kinds (offset NIR, land closeness, filter banks) are added to :data:`INDICES` the same
+way: their function receives the whole :class:`BandSet`.
 """
 
 from __future__ import annotations
@@ -14,35 +17,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from kelpseg.errors import KelpsegError
-from kelpseg.features.aquatic import kelpseg_entries
 from kelpseg.features.bands import BASE_BANDS
-from kelpseg.features.entry import IndexEntry, formula_entry
+from kelpseg.features.entry import IndexEntry
 from kelpseg.features.firstplace import firstplace_entries
+from kelpseg.features.seed_indices import author_entries
 from kelpseg.features.spyndex_indices import spyndex_entries
+from kelpseg.features.water_masks import water_mask_entries
 
-# Same spyndex formula, the seed's constants (the Index DataBase's Landsat soil line).
-SEED_CONSTANTS: dict[str, dict[str, float]] = {"ATSAVI": {"sla": 1.22, "slb": 0.03}}
 SHADOW_PREFIX = "spyndex."
 
 
 def _build() -> tuple[dict[str, IndexEntry], dict[str, str]]:
     spx, skipped = spyndex_entries()
     registry: dict[str, IndexEntry] = dict(spx)
-    for name, constants in SEED_CONSTANTS.items():
-        base = spx[name]
-        registry[SHADOW_PREFIX + name] = replace(base, name=SHADOW_PREFIX + name)
-        registry[name] = formula_entry(
-            name,
-            base.formula,
-            f"{base.description}; the seed's constants",
-            source="spyndex",
-            constants={**base.constants, **constants},
-            reference=base.reference,
-        )
-    for name, entry in {**kelpseg_entries(), **firstplace_entries()}.items():
+    for name, entry in {**author_entries(), **firstplace_entries()}.items():
         if name in spx:
             registry[SHADOW_PREFIX + name] = replace(spx[name], name=SHADOW_PREFIX + name)
         registry[name] = entry
+    registry.update(water_mask_entries())
     ordered = dict(sorted(registry.items(), key=lambda item: (item[0].lower(), item[0])))
     return ordered, skipped
 

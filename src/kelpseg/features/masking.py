@@ -1,9 +1,12 @@
 """Which pixels an index must not be trusted on, and what undefined pixels become.
 
 Masking (the seed's best setting) hides index values where the QA band flags a cloud or a
-corrupt pixel and, optionally, on land (DEM > 0), where kelp cannot grow and index values
-stretch the statistics. Base bands are never masked, only missing (-32768 -> NaN). After
-masking, NaN and ``-inf`` become the channel's minimum and ``+inf`` its maximum.
+corrupt pixel and, optionally, on land, where kelp cannot grow and index values stretch the
+statistics. The rules are the 2nd-place author's: an index pixel is kept where ``QA == 0`` and
+where his DEM water mask ``max(DEM, 0)`` is 0, so land (DEM > 0) and a missing DEM (NaN, when
+``dem_clip_zero`` is off) are masked. Base bands are never masked, only missing (-32768 -> NaN,
+or 0 with ``missing_bands: zero``). After masking, NaN and ``-inf`` become the channel's
+minimum and ``+inf`` its maximum.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import torch
 
 
 def cloud_mask(bands: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """(N, H, W) bool: the QA band flags the pixel (any value above 0: cloud or corrupt)."""
-    return bands["QA"] > 0
+    """(N, H, W) bool: the QA band flags the pixel (any value but 0: cloud, corrupt, missing)."""
+    return ~(bands["QA"] == 0)
 
 
 def land_mask(bands: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """(N, H, W) bool: land by the DEM (height above 0 m); no DEM counts as sea."""
-    return bands["DEM"] > 0
+    """(N, H, W) bool: where ``max(DEM, 0)`` is not 0: land (above 0 m) or a missing DEM (NaN).
+
+    With ``dem_clip_zero`` (the default) a missing DEM is 0 m, so only land is masked.
+    """
+    return ~(bands["DEM"] <= 0)
 
 
 def invalid_mask(bands: Mapping[str, torch.Tensor], *, qa: bool, land: bool) -> torch.Tensor:

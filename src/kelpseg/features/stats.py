@@ -25,7 +25,16 @@ FORMAT = "kelpseg.band_stats"
 VERSION = 1
 FIELDS = ("min", "max", "mean", "std")
 # Options that change the numbers, compared with the consumer's config.
-CHECKED_OPTIONS = ("mask_using_qa", "mask_using_water_mask", "adjustment", "dem_clip_zero")
+CHECKED_OPTIONS = (
+    "mask_using_qa",
+    "mask_using_water_mask",
+    "adjustment",
+    "dem_clip_zero",
+    "missing_bands",
+    "method",
+)
+# Options added after files were written: a file without the key was made with this value.
+OPTION_DEFAULTS: dict[str, Any] = {"missing_bands": "nan", "method": "kelpseg"}
 
 
 @dataclass
@@ -90,16 +99,20 @@ class BandStats:
             KelpsegError: naming the missing channels or each differing option.
         """
         self._require(config.channels)
+        made_with = config.stats_config()
         wanted = {
-            "mask_using_qa": config.mask_using_qa,
-            "mask_using_water_mask": config.mask_using_water_mask,
+            "mask_using_qa": made_with.mask_using_qa,
+            "mask_using_water_mask": made_with.mask_using_water_mask,
             "adjustment": config.adjustment,
             "dem_clip_zero": config.dem_clip_zero,
+            "missing_bands": config.missing_bands,
+            "method": config.stats_method,
         }
+        have = {key: self.options.get(key, OPTION_DEFAULTS.get(key)) for key in wanted}
         diffs = [
-            f"{key}={self.options.get(key)!r} (config wants {value!r})"
+            f"{key}={have[key]!r} (config wants {value!r})"
             for key, value in wanted.items()
-            if self.options.get(key) != value
+            if have[key] != value
         ]
         constants = self.options.get("index_constants", {})
         if constants != config.index_constants:

@@ -17,13 +17,18 @@ from kelpseg.nn.train import TrainResult, run_tracker, train
 
 @dataclass
 class CVResult:
-    """Cross-validation: each fold's result, the mean and spread of their best val Dice."""
+    """Cross-validation: each fold's result, the mean and spread of their best val Dice.
+
+    ``mean_dice_macro`` is the mean of the folds' macro Dice at their best epochs (the
+    2nd-place log's metric; NaN when no fold reported it).
+    """
 
     output_dir: Path
     folds: dict[int, TrainResult]
     mean_dice: float
     std_dice: float
     parent_run_id: str | None = None
+    mean_dice_macro: float = float("nan")
 
 
 def available_folds(config: TrainConfig) -> list[int]:
@@ -73,16 +78,23 @@ def train_cv(
         results[k] = train(
             fold_config, resume=fold_resume, parent_run_id=parent.version if parent else None
         )
-        fold_dice = results[k].best_dice
+        fold_dice, fold_macro = results[k].best_dice, results[k].best_dice_macro
         if parent is not None and fold_dice is not None:
             parent.log_metrics({"cv/fold_dice": fold_dice}, step=k)
+        if parent is not None and fold_macro is not None:
+            parent.log_metrics({"cv/fold_dice_macro": fold_macro}, step=k)
     scores = [r.best_dice for r in results.values() if r.best_dice is not None]
     mean = statistics.fmean(scores) if scores else float("nan")
     std = statistics.pstdev(scores) if len(scores) > 1 else 0.0
+    macros = [r.best_dice_macro for r in results.values() if r.best_dice_macro is not None]
+    mean_macro = statistics.fmean(macros) if macros else float("nan")
     if parent is not None:
-        parent.log_metrics({"cv/dice_mean": mean, "cv/dice_std": std}, step=0)
+        summary = {"cv/dice_mean": mean, "cv/dice_std": std}
+        if macros:
+            summary["cv/dice_macro_mean"] = mean_macro
+        parent.log_metrics(summary, step=0)
         parent.finalize("success")
-    return CVResult(run_dir, results, mean, std, parent.version if parent else None)
+    return CVResult(run_dir, results, mean, std, parent.version if parent else None, mean_macro)
 
 
 def _env_rank_zero() -> bool:

@@ -44,7 +44,9 @@ class TrainResult:
 
     Attributes:
         output_dir: the run folder.
-        best_dice: best validation Dice (None in full-fit mode).
+        best_dice: best validation Dice of kelp (None in full-fit mode).
+        best_dice_macro: the 2nd-place log's macro Dice (mean of background and kelp Dice,
+            ``val/dice_macro``) at that epoch: the number to compare with the log's ``val/dice``.
         best_epoch: epoch of that score (the last epoch in full-fit mode).
         best_ckpt: the checkpoint kept (best by val Dice, or the last one in full-fit mode).
         last_ckpt: the checkpoint to resume from.
@@ -55,6 +57,7 @@ class TrainResult:
 
     output_dir: Path
     best_dice: float | None = None
+    best_dice_macro: float | None = None
     best_epoch: int | None = None
     best_ckpt: Path | None = None
     last_ckpt: Path | None = None
@@ -350,6 +353,9 @@ def _result(
         result.best_dice = float(checkpoint.best_model_score)
         scores = {e: m["val/dice"] for e, m in history.epochs.items() if "val/dice" in m}
         result.best_epoch = max(scores, key=lambda e: scores[e]) if scores else None
+        macro = history.epochs.get(result.best_epoch, {}) if result.best_epoch is not None else {}
+        if "val/dice_macro" in macro:
+            result.best_dice_macro = float(macro["val/dice_macro"])
     elif not config.has_validation:
         result.best_epoch = trainer.current_epoch - 1
     if trainer.is_global_zero:

@@ -1,8 +1,9 @@
 """Settings of the training data pipeline: sources, folds, crops, sampler, augmentation, sizing.
 
-Defaults are the 2nd-place author's best (see ``docs/training.md``, "Data pipeline"): weighted
-sampler factors (3.0, 0.2, 0.0, -1.0, 0.5, 0.25, -1.0) with 10,240 samples per epoch, flips and
-quarter turns, tiles padded to the next multiple of 32 (350 -> 352) with reflection.
+Sampler defaults are the 2nd-place author's best (see ``docs/training.md``, "Data pipeline"): his
+weight formula with the factors (3.0, 0.2, 0.0, -1.0, 0.5, 0.25, -1.0) tuned for it and 10,240
+samples per epoch. Augmentation and sizing defaults are kelpseg's (flips and quarter turns,
+reflect padding to the next multiple of 32); docs/reproduce.md lists where they differ from his.
 """
 
 from __future__ import annotations
@@ -16,18 +17,25 @@ from kelpseg.config import StrictModel
 
 
 class ImportanceFactors(StrictModel):
-    """Per-tile importance factors of the weighted sampler, one per EDA statistic column.
+    """Per-tile importance factors of the weighted sampler, one per EDA statistic.
 
-    A tile's weight is ``1 + sum(factor * column)``, clipped below at ``min_weight`` (see
-    :func:`~kelpseg.nn.data.sampler.sample_weights`). Booleans count as 0/1, percentages as
-    fractions 0..1.
+    How a factor enters the weight depends on ``SamplerConfig.formula`` (see
+    :func:`~kelpseg.nn.data.sampler.sample_weights`). Under ``"author"`` (the 2nd-place
+    author's): flags count as 0/1 (``has_kelp``, ``qa_ok``), every share enters as
+    ``1 - share`` and ``almost_all_water`` multiplies ``1 - water_pixels_pct``; the sum is
+    min-max normalised over the tiles. Under ``"kelpseg"``: ``1 + sum(factor * column)`` over
+    the columns as they are, clipped below at ``min_weight``. The defaults were tuned by the
+    author for his formula.
     """
 
     has_kelp: float = Field(default=3.0, description="tile holds at least one kelp pixel")
     kelp_pixels_pct: float = Field(default=0.2, description="share of kelp pixels")
     qa_ok: float = Field(default=0.0, description="no QA-flagged (cloud/corrupt) pixels")
     qa_corrupted_pixels_pct: float = Field(default=-1.0, description="share of QA-flagged pixels")
-    almost_all_water: float = Field(default=0.5, description="over 98% water")
+    almost_all_water: float = Field(
+        default=0.5,
+        description="author: times 1 - water_pixels_pct; kelpseg: times the over-98%-water flag",
+    )
     dem_nan_pixels_pct: float = Field(
         default=0.25, description="share of pixels without DEM (open sea)"
     )
@@ -47,9 +55,16 @@ class SamplerConfig(StrictModel):
         ge=1,
         description="tiles drawn per epoch; None = the number of training tiles",
     )
+    formula: Literal["author", "kelpseg"] = Field(
+        default="author",
+        description="tile weight formula: the 2nd-place author's (min-max normalised; the "
+        "lowest-weight tiles get 0 and are never drawn) or kelpseg's 1 + sum(f * column)",
+    )
     factors: ImportanceFactors = Field(default_factory=ImportanceFactors)
     min_weight: float = Field(
-        default=0.01, gt=0.0, description="weights are clipped below at this value (never zero)"
+        default=0.01,
+        gt=0.0,
+        description="formula kelpseg only: weights are clipped below at this value (never zero)",
     )
 
 

@@ -183,7 +183,11 @@ class KelpDataModule(L.LightningDataModule):
         if stage in (None, "fit"):
             self.train_dataset = self._dataset(self.selection.train, "train", train=True)
             self.train_sampler = build_sampler(
-                self.selection.train, cfg.sampler, seed=self.seed, source=self._source
+                self.selection.train,
+                cfg.sampler,
+                seed=self.seed,
+                source=self._source,
+                catalog=self.catalog,
             )
         if stage in (None, "fit", "validate"):
             self.val_dataset = self._dataset(self.selection.val, "train", train=False)
