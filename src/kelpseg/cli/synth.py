@@ -79,6 +79,18 @@ def synth(
             "--misaligned-share", help="Share of tiles with a shifted DEM (default 0.03)."
         ),
     ] = None,
+    hard: Annotated[
+        bool | None,
+        typer.Option(
+            "--hard",
+            help="Hard mode: thin fringing beds, sparse canopy, outlines a pixel off, "
+            "noisy test labels (clean copy in test_kelp_clean/).",
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="Integer encoding: c2l2 (default), x10000 or s2l2a."),
+    ] = None,
     config_file: Annotated[
         Path | None, typer.Option("--config", help="YAML file of SynthConfig settings.")
     ] = None,
@@ -108,6 +120,8 @@ def synth(
             "test_fraction": test_fraction,
             "wrong_tile_rate": mislabel_rate,
             "misaligned_share": misaligned_share,
+            "hard": hard or None,
+            "encoding": encoding,
         },
     )
     result = generate_dataset(out, config, workers=workers, overwrite=overwrite)
