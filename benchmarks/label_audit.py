@@ -156,14 +156,19 @@ def main() -> None:
     parser.add_argument("--n-aoi", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--wrong-tile-rate", type=float, default=0.05)
+    parser.add_argument("--hard", action="store_true", help="synth hard mode (SynthConfig.hard)")
+    parser.add_argument(
+        "--wrong-bed-rate", type=float, help="train tiles with kelp that get a wrong bed too"
+    )
     parser.add_argument("--k", type=int, default=5, help="folds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--network", type=Path, help="also audit this config's OOF predictions")
     parser.add_argument("--epochs", type=int, help="the network's trainer.max_epochs")
     args = parser.parse_args()
+    extra = {} if args.wrong_bed_rate is None else {"wrong_bed_rate": args.wrong_bed_rate}
     config = SynthConfig(
         n_aoi=args.n_aoi, seed=args.seed, wrong_tile_rate=args.wrong_tile_rate,
-        misaligned_share=0.15,
+        misaligned_share=0.15, hard=args.hard, **extra,
     )  # fmt: skip
     split, oof = out_of_fold(args.work, config, args.k, args.workers)
     truth = pd.read_parquet(args.work / "data" / TRUTH_NAME)
