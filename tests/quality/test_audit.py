@@ -18,11 +18,11 @@ from kelpseg.quality.audit import (
     TileAgreement,
     audit_labels,
     drop_small_blobs,
-    unmatched_region,
     mislabelled_ids,
     precision_at_k,
     rank_tiles,
     tile_agreement,
+    unmatched_region,
 )
 from kelpseg.quality.config import AuditConfig
 from kelpseg.quality.report import write_audit
