@@ -13,7 +13,7 @@ from kelpseg.config import load_config
 from kelpseg.console import console
 from kelpseg.quality.audit import audit_labels, mislabelled_ids, precision_at_k
 from kelpseg.quality.config import AuditConfig
-from kelpseg.quality.realign import misaligned_tiles, realign_dataset
+from kelpseg.quality.realign import misaligned_tiles, realign_dataset, unmeasured_note
 from kelpseg.quality.report import write_audit, write_tile_list
 
 app = typer.Typer(
@@ -111,6 +111,9 @@ def misaligned(
 ) -> None:
     """List tiles whose DEM is shifted against the image by more than --min-px pixels."""
     frame = misaligned_tiles(stats, min_px, split)
+    if (note := unmeasured_note(stats, split)) is not None:
+        console.print(note)
+        raise typer.Exit(1)
     table = Table(title=f"{len(frame)} tiles with a DEM shifted by more than {min_px:g} px")
     for col in ("tile_id", "split", "row", "col", "pixels", "score"):
         table.add_column(col, justify="left" if col in ("tile_id", "split") else "right")
