@@ -134,10 +134,14 @@ def report(split: Path, oof: Path, truth: pd.DataFrame, ks: list[int]) -> None:
     variants = [(name, AuditConfig(score=name)) for name in SCORES]
     variants += [(f"{name}+blob20", AuditConfig(score=name, min_blob_pixels=20)) for name in SCORES]
     variants += [("dice_area@0.9", AuditConfig(threshold=0.9))]
+    ranks = {}
     for name, cfg in variants:
         ranking = audit_labels(oof, split, cfg, show_progress=False).ranking
         cells = " ".join(f"{precision_at_k(ranking, positives, k):6.2f}" for k in [n_pos, *ks])
         console.print(f"{name:>22} {cells}")
+        ranks[name] = sorted(ranking.loc[ranking["tile_id"].isin(positives), "rank"].tolist())
+    for name in ("dice_area+blob20", "dice_area_region+blob20"):
+        console.print(f"ranks of the mislabelled tiles, {name}: {ranks[name]}")
     flagged = base.flagged
     hits = sum(t in set(positives) for t in flagged)
     console.print(

@@ -172,12 +172,13 @@ def _soft_dice_area_score(table: pd.DataFrame, config: AuditConfig) -> pd.Series
 
 
 def _region_score(table: pd.DataFrame, config: AuditConfig) -> pd.Series:
-    worst = np.maximum(table["missed_region"], table["extra_region"])
+    worst = table[["missed_region", "extra_region"]].max(axis=1).astype("float64")
     return worst / (worst + config.region_scale)
 
 
 def _dice_area_region_score(table: pd.DataFrame, config: AuditConfig) -> pd.Series:
-    return np.maximum(_dice_area_score(table, config), _region_score(table, config))
+    both = pd.concat([_dice_area_score(table, config), _region_score(table, config)], axis=1)
+    return both.max(axis=1)
 
 
 def _dice_score(table: pd.DataFrame, config: AuditConfig) -> pd.Series:
