@@ -43,7 +43,7 @@ class AuditConfig(StrictModel):
         0, ge=0, le=100_000, description="predicted blobs smaller than this are ignored"
     )
     region_scale: float = Field(
-        300.0, gt=0.0, description="unmatched region interior pixels at half weight (region)"
+        100.0, gt=0.0, description="unmatched region interior pixels at half weight (region)"
     )
     core_depth: float = Field(
         3.0, ge=1.0, le=50.0, description="pixels from a region's edge to its interior"
