@@ -33,6 +33,7 @@ from kelpseg.quality.audit import (
     audit_labels,
     mislabelled_ids,
     precision_at_k,
+    rank_tiles,
 )
 from kelpseg.quality.config import AuditConfig
 from kelpseg.synth import SynthConfig, generate_dataset
@@ -131,17 +132,38 @@ def report(split: Path, oof: Path, truth: pd.DataFrame, ks: list[int]) -> None:
     )
     header = f"{'score':>22} " + " ".join(f"{'P@' + str(k):>6}" for k in [n_pos, *ks])
     console.print(header)
-    variants = [(name, AuditConfig(score=name)) for name in SCORES]
-    variants += [(f"{name}+blob20", AuditConfig(score=name, min_blob_pixels=20)) for name in SCORES]
-    variants += [("dice_area@0.9", AuditConfig(threshold=0.9))]
+    # One audit per mask setting; every score is computed from its agreement columns.
+    tables = {
+        "": base.ranking,
+        "+blob20": audit_labels(
+            oof, split, AuditConfig(min_blob_pixels=20), show_progress=False
+        ).ranking,
+    }
+    variants = [
+        (f"{name}{tag}", tables[tag], AuditConfig(score=name)) for tag in tables for name in SCORES
+    ]
+    at_09 = audit_labels(oof, split, AuditConfig(threshold=0.9), show_progress=False).ranking
+    variants.append(("dice_area@0.9", at_09, AuditConfig()))
     ranks = {}
-    for name, cfg in variants:
-        ranking = audit_labels(oof, split, cfg, show_progress=False).ranking
+    for name, table, cfg in variants:
+        ranking = rank_tiles(table.drop(columns=["rank", "flagged", "score"]), cfg)
         cells = " ".join(f"{precision_at_k(ranking, positives, k):6.2f}" for k in [n_pos, *ks])
         console.print(f"{name:>22} {cells}")
         ranks[name] = sorted(ranking.loc[ranking["tile_id"].isin(positives), "rank"].tolist())
-    for name in ("dice_area+blob20", "dice_area_region+blob20"):
+    beds = set(truth.loc[truth.label_corruption.str.contains("wrong_bed"), "tile_id"])
+    for name in ("dice_area", "dice_area+blob20", "region", "dice_area_region"):
         console.print(f"ranks of the mislabelled tiles, {name}: {ranks[name]}")
+        table = tables["+blob20" if name.endswith("+blob20") else ""]
+        ranking = rank_tiles(
+            table.drop(columns=["rank", "flagged", "score"]),
+            AuditConfig(score=name.removesuffix("+blob20")),
+        )
+        bed_ranks = sorted(ranking.loc[ranking["tile_id"].isin(beds), "rank"].tolist())
+        n_beds = len(bed_ranks)
+        console.print(
+            f"  of which wrong beds beside real kelp: {bed_ranks}; precision@{n_beds} among "
+            f"them {precision_at_k(ranking, beds, n_beds):.2f}"
+        )
     flagged = base.flagged
     hits = sum(t in set(positives) for t in flagged)
     console.print(
