@@ -84,7 +84,7 @@ def dataset_stats(truth: pd.DataFrame, tile_size: int) -> dict[str, float]:
         "slc_off_tiles": int(truth.slc_off.sum()),
         "cloudy_tiles": int((truth.cloud_fraction > 0).sum()),
         "noisy_labels": int((train.label_corruption != "none").sum()),
-        "mislabelled_tiles": int(truth.mislabelled.sum()),
+        "mislabelled_tiles": int(train.mislabelled.sum()),
         "misaligned_tiles": int(((truth.dem_shift_row != 0) | (truth.dem_shift_col != 0)).sum()),
     }
 
