@@ -33,6 +33,7 @@ from kelpseg.quality.audit import (
     audit_labels,
     mislabelled_ids,
     precision_at_k,
+    rank_tiles,
 )
 from kelpseg.quality.config import AuditConfig
 from kelpseg.synth import SynthConfig, generate_dataset
@@ -131,13 +132,38 @@ def report(split: Path, oof: Path, truth: pd.DataFrame, ks: list[int]) -> None:
     )
     header = f"{'score':>22} " + " ".join(f"{'P@' + str(k):>6}" for k in [n_pos, *ks])
     console.print(header)
-    variants = [(name, AuditConfig(score=name)) for name in SCORES]
-    variants += [(f"{name}+blob20", AuditConfig(score=name, min_blob_pixels=20)) for name in SCORES]
-    variants += [("dice_area@0.9", AuditConfig(threshold=0.9))]
-    for name, cfg in variants:
-        ranking = audit_labels(oof, split, cfg, show_progress=False).ranking
+    # One audit per mask setting; every score is computed from its agreement columns.
+    tables = {
+        "": base.ranking,
+        "+blob20": audit_labels(
+            oof, split, AuditConfig(min_blob_pixels=20), show_progress=False
+        ).ranking,
+    }
+    variants = [
+        (f"{name}{tag}", tables[tag], AuditConfig(score=name)) for tag in tables for name in SCORES
+    ]
+    at_09 = audit_labels(oof, split, AuditConfig(threshold=0.9), show_progress=False).ranking
+    variants.append(("dice_area@0.9", at_09, AuditConfig()))
+    ranks = {}
+    for name, table, cfg in variants:
+        ranking = rank_tiles(table.drop(columns=["rank", "flagged", "score"]), cfg)
         cells = " ".join(f"{precision_at_k(ranking, positives, k):6.2f}" for k in [n_pos, *ks])
         console.print(f"{name:>22} {cells}")
+        ranks[name] = sorted(ranking.loc[ranking["tile_id"].isin(positives), "rank"].tolist())
+    beds = set(truth.loc[truth.label_corruption.str.contains("wrong_bed"), "tile_id"])
+    for name in ("dice_area", "dice_area+blob20", "region", "dice_area_region"):
+        console.print(f"ranks of the mislabelled tiles, {name}: {ranks[name]}")
+        table = tables["+blob20" if name.endswith("+blob20") else ""]
+        ranking = rank_tiles(
+            table.drop(columns=["rank", "flagged", "score"]),
+            AuditConfig(score=name.removesuffix("+blob20")),
+        )
+        bed_ranks = sorted(ranking.loc[ranking["tile_id"].isin(beds), "rank"].tolist())
+        n_beds = len(bed_ranks)
+        console.print(
+            f"  of which wrong beds beside real kelp: {bed_ranks}; precision@{n_beds} among "
+            f"them {precision_at_k(ranking, beds, n_beds):.2f}"
+        )
     flagged = base.flagged
     hits = sum(t in set(positives) for t in flagged)
     console.print(
@@ -156,14 +182,19 @@ def main() -> None:
     parser.add_argument("--n-aoi", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--wrong-tile-rate", type=float, default=0.05)
+    parser.add_argument("--hard", action="store_true", help="synth hard mode (SynthConfig.hard)")
+    parser.add_argument(
+        "--wrong-bed-rate", type=float, help="train tiles with kelp that get a wrong bed too"
+    )
     parser.add_argument("--k", type=int, default=5, help="folds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--network", type=Path, help="also audit this config's OOF predictions")
     parser.add_argument("--epochs", type=int, help="the network's trainer.max_epochs")
     args = parser.parse_args()
+    extra = {} if args.wrong_bed_rate is None else {"wrong_bed_rate": args.wrong_bed_rate}
     config = SynthConfig(
         n_aoi=args.n_aoi, seed=args.seed, wrong_tile_rate=args.wrong_tile_rate,
-        misaligned_share=0.15,
+        misaligned_share=0.15, hard=args.hard, **extra,
     )  # fmt: skip
     split, oof = out_of_fold(args.work, config, args.k, args.workers)
     truth = pd.read_parquet(args.work / "data" / TRUTH_NAME)

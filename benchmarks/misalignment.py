@@ -8,6 +8,10 @@ flagged tiles and prints how often the DEM land mask disagrees with the true, un
 before and after (the true DEM is redrawn from the generator's terrain stream).
 
     .venv/bin/python benchmarks/misalignment.py --n-aoi 60 --seed 1 --data /tmp/mis60
+
+``--encoding x10000`` (or ``s2l2a``) writes the bands in another integer encoding
+(:mod:`kelpseg.io.encoding`); ``--land-swir1 0.08`` uses the fixed Collection 2 reflectance cut
+the check had before it adapted per tile (Otsu).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pandas as pd
 from kelpseg.config import load_config
 from kelpseg.console import console
 from kelpseg.io.tiles import read_tile
-from kelpseg.quality.alignment import estimate_dem_shift, realign_dem
+from kelpseg.quality.alignment import AlignmentSettings, estimate_dem_shift, realign_dem
 from kelpseg.synth import SynthConfig, generate_dataset
 from kelpseg.synth.generator import CONFIG_NAME, TERRAIN, TRUTH_NAME
 from kelpseg.synth.terrain import make_terrain
@@ -37,13 +41,13 @@ def load_or_generate(data: Path, config: SynthConfig, workers: int) -> pd.DataFr
     return pd.read_parquet(data / TRUTH_NAME)
 
 
-def measure(data: Path, truth: pd.DataFrame) -> pd.DataFrame:
+def measure(data: Path, truth: pd.DataFrame, settings: AlignmentSettings) -> pd.DataFrame:
     """Estimated shift of every tile beside the true one."""
     rows = []
     start = time.perf_counter()
     for tile in truth.itertuples(index=False):
         path = data / f"{tile.split}_satellite" / f"{tile.tile_id}_satellite.tif"
-        found = estimate_dem_shift(read_tile(path, allow_all_missing=True).data)
+        found = estimate_dem_shift(read_tile(path, allow_all_missing=True).data, settings)
         rows.append((found.row, found.col, found.px, found.score))
     seconds = (time.perf_counter() - start) / max(len(truth), 1)
     console.print(f"estimate: {1000 * seconds:.1f} ms per tile (reading included)")
@@ -121,11 +125,20 @@ def main() -> None:
     parser.add_argument("--misaligned-share", type=float, default=0.15)
     parser.add_argument("--min-px", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--encoding", default="c2l2", help="c2l2, x10000 or s2l2a")
+    parser.add_argument(
+        "--land-swir1", type=float, help="fixed SWIR1 reflectance cut (default: Otsu per tile)"
+    )
     args = parser.parse_args()
-    config = SynthConfig(n_aoi=args.n_aoi, seed=args.seed, misaligned_share=args.misaligned_share)
+    config = SynthConfig(
+        n_aoi=args.n_aoi, seed=args.seed, misaligned_share=args.misaligned_share,
+        encoding=args.encoding,
+    )  # fmt: skip
     truth = load_or_generate(args.data, config, args.workers)
     config = load_config(SynthConfig, args.data / CONFIG_NAME)  # the dataset's own settings
-    frame = measure(args.data, truth)
+    if config.encoding != args.encoding:
+        raise SystemExit(f"{args.data} holds {config.encoding} data, not {args.encoding}")
+    frame = measure(args.data, truth, AlignmentSettings(land_swir1=args.land_swir1))
     report_detection(frame, args.min_px)
     report_realignment(args.data, frame, config, args.min_px)
 

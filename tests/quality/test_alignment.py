@@ -7,10 +7,12 @@ import pytest
 
 from kelpseg.eda.config import EdaConfig
 from kelpseg.eda.tile_stats import TILE_STATS, TileInput, tile_stats_row
+from kelpseg.io.encoding import ENCODINGS
 from kelpseg.io.tiles import MISSING, Tile
 from kelpseg.quality.alignment import (
     AlignmentSettings,
     estimate_dem_shift,
+    otsu_threshold,
     realign_dem,
     refine_peak,
     shift_with_edge,
@@ -144,3 +146,36 @@ def test_tiny_tiles_are_not_measured() -> None:
     small = crafted_tile((1, 1), seed=2)[:, :6, :6].copy()
     assert not estimate_dem_shift(small).measured
     assert SIZE > 6
+
+
+def _reencode(data: np.ndarray, encoding: str) -> np.ndarray:
+    """The tile with its spectral bands in another integer encoding (same reflectance)."""
+    out = data.copy()
+    rho = ENCODINGS["c2l2"].to_reflectance(data[:5])
+    out[:5] = ENCODINGS[encoding].to_dn(rho)
+    return out
+
+
+@pytest.mark.parametrize("encoding", ["c2l2", "x10000", "s2l2a"])
+def test_shift_is_found_whatever_the_integer_encoding(encoding: str) -> None:
+    data = _reencode(add_clouds_and_gaps(crafted_tile((3, -2), seed=4)), encoding)
+    found = estimate_dem_shift(data)
+    assert found.measured and abs(found.row - 3) <= 0.5 and abs(found.col + 2) <= 0.5
+
+
+def test_a_fixed_collection_2_cut_finds_nothing_on_reflectance_x_10000() -> None:
+    data = crafted_tile((3, 0), seed=4)
+    fixed = AlignmentSettings(land_swir1=0.08)
+    assert estimate_dem_shift(data, fixed).measured
+    assert not estimate_dem_shift(_reencode(data, "x10000"), fixed).measured
+
+
+def test_otsu_separates_two_modes_and_not_one() -> None:
+    rng = np.random.default_rng(0)
+    two = np.concatenate([rng.normal(100, 5, 9000), rng.normal(400, 30, 1000)])
+    cut, separation = otsu_threshold(two)
+    assert 110 < cut < 300 and separation > 0.9
+    assert (two > cut).mean() == pytest.approx(0.1, abs=0.002)
+    _, single = otsu_threshold(rng.normal(100, 5, 10000))
+    assert 0.55 < single < 0.75  # 2 / pi for a Gaussian
+    assert np.isnan(otsu_threshold(np.full(50, 7.0))[0])

@@ -22,6 +22,7 @@ from kelpseg.quality.audit import (
     precision_at_k,
     rank_tiles,
     tile_agreement,
+    unmatched_region,
 )
 from kelpseg.quality.config import AuditConfig
 from kelpseg.quality.report import write_audit
@@ -64,6 +65,51 @@ def test_small_predicted_blobs_can_be_ignored() -> None:
     assert cleaned.pred_mass == pytest.approx(16 * 0.8)
 
 
+def test_unmatched_region_counts_the_interior_the_other_mask_misses() -> None:
+    mask = np.zeros((40, 40), bool)
+    mask[2:12, 2:12] = True  # compact 10 x 10 bed: 6 x 6 pixels at depth >= 3
+    mask[20, 2:38] = mask[21, 2:38] = True  # a thin bed two pixels wide: no interior
+    none = np.zeros_like(mask)
+    assert unmatched_region(mask, none, core_depth=3) == 36
+    assert unmatched_region(mask, none, core_depth=1) == 100
+    half = np.zeros_like(mask)
+    half[2:12, 2:7] = True  # the other mask holds the bed's left half
+    # interior rows and columns 4..9; not held: columns 7..9 (18 pixels), times half missed
+    assert unmatched_region(mask, half, core_depth=3) == pytest.approx(18 * 0.5)
+    thin_only = np.where(np.arange(40)[:, None] >= 15, mask, False)
+    assert unmatched_region(thin_only, none, core_depth=3) == 0.0
+    assert unmatched_region(none, mask, core_depth=3) == 0.0
+
+
+def test_region_score_ranks_a_wrong_bed_beside_real_ones_above_a_missed_thin_bed(
+    tmp_path: Path,
+) -> None:
+    size = 120
+    real = np.zeros((size, size), np.uint8)
+    real[5:45, 5:45] = 1  # a real bed the model finds
+    wrong_bed = real.copy()
+    wrong_bed[70:110, 60:100] = 1  # plus a 1,600-pixel bed drawn where there is none: Dice 0.67
+    thin = np.zeros((size, size), np.uint8)
+    thin[100:102, 10:110] = 1  # only a thin fringing bed, which the model misses
+    labels = {"WRONGBED": wrong_bed, "THIN": thin, "GOOD": real}
+    probs = {"WRONGBED": real.astype(np.float32), "THIN": np.zeros((size, size), np.float32)}
+    probs["GOOD"] = real.astype(np.float32)
+    for tile_id, label in labels.items():
+        write_label(tmp_path / "train_kelp" / f"{tile_id}_kelp.tif", label)
+        write_tile(tmp_path / "train_satellite" / f"{tile_id}_satellite.tif",
+                   make_tile_array(size=size))  # fmt: skip
+    per_tile = audit_labels(probs, tmp_path, AuditConfig(), show_progress=False).ranking
+    assert list(per_tile["tile_id"][:2]) == ["THIN", "WRONGBED"]  # what the issue saw
+    both = audit_labels(
+        probs, tmp_path, AuditConfig(score="dice_area_region"), show_progress=False
+    ).ranking
+    assert list(both["tile_id"]) == ["WRONGBED", "THIN", "GOOD"]
+    row = both.set_index("tile_id").loc["WRONGBED"]
+    assert row["missed_region"] == 36 * 36 and row["extra_region"] == 0
+    region = audit_labels(probs, tmp_path, AuditConfig(score="region"), show_progress=False)
+    assert region.ranking.set_index("tile_id").loc["THIN", "score"] == 0.0
+
+
 def _table(rows: dict[str, tuple[int, int, int]]) -> pd.DataFrame:
     """tile -> (label pixels, predicted pixels, overlap) as the ranking's input."""
     records = []
@@ -79,6 +125,8 @@ def _table(rows: dict[str, tuple[int, int, int]]) -> pd.DataFrame:
                 "missed_pixels": agreement.missed_pixels,
                 "extra_pixels": agreement.extra_pixels,
                 "pred_mass": agreement.pred_mass,
+                "missed_region": agreement.missed_region,
+                "extra_region": agreement.extra_region,
             }
         )
     return pd.DataFrame(records)
@@ -110,7 +158,14 @@ def test_plain_dice_ranks_tiny_disagreements_with_wrong_labels() -> None:
     assert area["tile_id"].iloc[0] == "RIM"  # the largest bed wins on raw pixel counts
     default = rank_tiles(_table(CRAFTED), AuditConfig())
     assert default.set_index("tile_id").loc["TINY", "rank"] > 3
-    assert set(SCORES) == {"dice_area", "soft_dice_area", "dice", "area"}
+    assert set(SCORES) == {
+        "dice_area",
+        "soft_dice_area",
+        "region",
+        "dice_area_region",
+        "dice",
+        "area",
+    }
     soft = rank_tiles(_table(CRAFTED), AuditConfig(score="soft_dice_area"))
     assert list(soft["tile_id"][:2]) == ["WRONG", "OTHER"]
 

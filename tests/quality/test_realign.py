@@ -13,7 +13,7 @@ from kelpseg.errors import KelpsegError
 from kelpseg.io.catalog import build_catalog
 from kelpseg.io.tiles import read_label, read_tile, write_label, write_tile
 from kelpseg.quality.alignment import estimate_dem_shift
-from kelpseg.quality.realign import misaligned_tiles, realign_dataset
+from kelpseg.quality.realign import misaligned_tiles, realign_dataset, unmeasured_note
 from kelpseg.split.folds import read_exclusion_list
 from tests.quality.conftest import SIZE, crafted_tile
 
@@ -95,3 +95,19 @@ def test_cli_lists_and_realigns(dataset: tuple[Path, pd.DataFrame], tmp_path: Pa
     assert main(["labels", "realign", str(path), "--out", str(out), "--quiet"]) == 0
     assert (out / "realigned.csv").read_text().splitlines()[1].startswith("A2,train,")
     assert main(["labels", "misaligned", str(tmp_path / "nope.parquet")]) == 2
+
+
+def test_data_the_check_cannot_measure_is_said_so_not_listed_as_aligned(
+    dataset: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, stats = dataset
+    assert unmeasured_note(stats) is None
+    blind = stats.assign(dem_shift_px=np.nan, dem_shift_row=np.nan, dem_shift_col=np.nan)
+    note = unmeasured_note(blind)
+    assert note is not None and f"any of {len(stats)} tiles" in note
+    path = tmp_path / "tile_stats.parquet"
+    blind.to_parquet(path, index=False)
+    capsys.readouterr()
+    assert main(["labels", "misaligned", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "not measurable" in out and "tiles with a DEM shifted" not in out

@@ -22,7 +22,7 @@ from kelpseg.config import load_config
 from kelpseg.console import console
 from kelpseg.quality.audit import audit_labels, mislabelled_ids, precision_at_k
 from kelpseg.quality.config import AuditConfig
-from kelpseg.quality.realign import misaligned_tiles, realign_dataset
+from kelpseg.quality.realign import misaligned_tiles, realign_dataset, unmeasured_note
 from kelpseg.quality.report import RANKING_FILE, write_audit, write_tile_list
 
 app = typer.Typer(
@@ -127,6 +127,9 @@ def misaligned(
 ) -> None:
     """List tiles whose DEM is shifted against the image by more than --min-px pixels."""
     frame = misaligned_tiles(stats, min_px, split)
+    if (note := unmeasured_note(stats, split)) is not None:
+        console.print(note)
+        raise typer.Exit(1)
     if out is not None:
         refuse_existing(out, overwrite)
     table = Table(title=f"{len(frame)} tiles with a DEM shifted by more than {min_px:g} px")

@@ -88,6 +88,18 @@ def synth(
             "--misaligned-share", help="Share of tiles with a shifted DEM (default 0.03)."
         ),
     ] = None,
+    hard: Annotated[
+        bool,
+        typer.Option(
+            "--hard",
+            help="Hard mode: thin fringing beds, sparse canopy, outlines a pixel off, "
+            "noisy test labels (clean copy in test_kelp_clean/).",
+        ),
+    ] = False,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="Integer encoding: c2l2 (default), x10000 or s2l2a."),
+    ] = None,
     config_file: Annotated[Path | None, config_option("YAML file of SynthConfig settings.")] = None,
     overrides: Overrides = None,
     workers: Workers = 0,
@@ -111,6 +123,8 @@ def synth(
             "test_fraction": test_fraction,
             "wrong_tile_rate": mislabel_rate,
             "misaligned_share": misaligned_share,
+            "hard": hard or None,
+            "encoding": encoding,
         },
     )
     result = generate_dataset(

@@ -1,9 +1,17 @@
 """DEM misalignment: the shift between the spectral land/water boundary and the DEM land mask.
 
-Land in the spectral bands (SWIR1 surface reflectance above a threshold, on clear pixels) is
-matched against land in the DEM (``DEM > 0``) by masked normalised cross-correlation over every
-integer shift up to ``max_shift`` pixels, computed with FFTs, and the peak is refined to a
-fraction of a pixel by a parabola through it and its neighbours.
+Land in the spectral bands (SWIR1 above a cut, on clear pixels) is matched against land in the
+DEM (``DEM > 0``) by masked normalised cross-correlation over every integer shift up to
+``max_shift`` pixels, computed with FFTs, and the peak is refined to a fraction of a pixel by a
+parabola through it and its neighbours.
+
+The cut adapts to each tile: Otsu's threshold on the clear SWIR1 values (water absorbs SWIR,
+land reflects it, so a tile with both is bimodal). It does not depend on how the integers encode
+reflectance (Collection 2's ``(reflectance + 0.2) / 2.75e-5``, reflectance x 10,000, Sentinel-2's
+x 10,000 + 1,000: :mod:`kelpseg.io.encoding`), since Otsu's cut moves with any affine rescaling.
+A tile whose SWIR1 is not clearly two-moded (Otsu's between-class share of the variance below
+``min_separation``) is not measured. A fixed reflectance cut (``land_swir1``) assumes the
+Collection 2 encoding: on reflectance x 10,000 every pixel reads as water and nothing is found.
 
 Why not plain phase correlation: it needs two complete images, while Landsat tiles have clouds,
 SLC-off stripes and dropped pixels. Zero-filling them puts false edges into the spectral land
@@ -26,11 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft
 
+from kelpseg.io.encoding import TILE_ENCODING
 from kelpseg.io.tiles import BAND_NAMES, MISSING, SPECTRAL_BANDS
 
 # Landsat Collection 2 Level-2 scaling of the tiles' integers to surface reflectance.
-REFLECTANCE_SCALE = 2.75e-5
-REFLECTANCE_OFFSET = -0.2
+REFLECTANCE_SCALE = TILE_ENCODING.scale
+REFLECTANCE_OFFSET = TILE_ENCODING.offset
 _SWIR1 = BAND_NAMES.index("SWIR1")
 _QA = BAND_NAMES.index("QA")
 _DEM = BAND_NAMES.index("DEM")
@@ -42,9 +51,12 @@ class AlignmentSettings:
 
     Attributes:
         max_shift: largest shift searched, in pixels, along rows and columns.
-        land_swir1: SWIR1 surface reflectance above which a clear pixel is land. Water and
-            kelp canopy stay below about 0.05 (SWIR is absorbed by water, even under a
-            canopy); vegetation, peat, rock and sand lie above 0.1.
+        land_swir1: SWIR1 surface reflectance (Collection 2 encoding) above which a clear
+            pixel is land; ``None`` (default): Otsu's cut on the tile's own SWIR1 values, which
+            any encoding allows. Water and kelp canopy stay below about 0.05 (SWIR is absorbed
+            by water, even under a canopy); vegetation, peat, rock and sand lie above 0.1.
+        min_separation: with the Otsu cut, the share of the clear SWIR1 variance between the
+            two classes below which the tile is not measured (a single Gaussian gives 0.64).
         min_class_fraction: land and water must each cover at least this share of the clear
             pixels (spectral) and of the tile (DEM), else the shift is NaN.
         min_clear_fraction: share of the tile that must be clear (no cloud, no gap).
@@ -53,7 +65,8 @@ class AlignmentSettings:
     """
 
     max_shift: int = 8
-    land_swir1: float = 0.08
+    land_swir1: float | None = None
+    min_separation: float = 0.75
     min_class_fraction: float = 0.005
     min_clear_fraction: float = 0.1
     min_overlap: float = 0.5
@@ -88,12 +101,45 @@ class DemShift:
 NOT_MEASURED = DemShift(float("nan"), float("nan"), float("nan"))
 
 
-def spectral_land(data: np.ndarray, land_swir1: float) -> tuple[np.ndarray, np.ndarray]:
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> tuple[float, float]:
+    """Otsu's threshold of a sample, and the share of its variance between the two classes.
+
+    The histogram spans the 0.1-99.9 percentiles, so a few saturated pixels do not squeeze it.
+
+    Returns:
+        ``(cut, separation)``: values above ``cut`` form the upper class; ``separation`` is
+        the between-class variance over the total (1.0: two spikes; NaN if fewer than two
+        distinct values).
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    lo, hi = np.percentile(v, [0.1, 99.9]) if v.size else (0.0, 0.0)
+    if not hi > lo:
+        return float("nan"), float("nan")
+    counts, edges = np.histogram(np.clip(v, lo, hi), bins=bins, range=(lo, hi))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    p = counts / counts.sum()
+    w0 = np.cumsum(p)[:-1]
+    m0 = np.cumsum(p * centres)[:-1]
+    mean = float((p * centres).sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mean * w0 - m0) ** 2 / (w0 * (1.0 - w0))
+    between = np.nan_to_num(between, nan=0.0, posinf=0.0)
+    best = int(np.argmax(between))
+    total = float((p * (centres - mean) ** 2).sum())
+    return float(edges[best + 1]), float(between[best] / total) if total > 0 else float("nan")
+
+
+def spectral_land(
+    data: np.ndarray, land_swir1: float | None = None, min_separation: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Land as the sensor sees it, and where it can be seen.
 
     Args:
         data: a raw (7, H, W) int16 tile.
-        land_swir1: SWIR1 reflectance above which a pixel is land.
+        land_swir1: SWIR1 reflectance (Collection 2 encoding) above which a pixel is land;
+            ``None``: Otsu's cut on the tile's clear SWIR1 values (any encoding).
+        min_separation: with the Otsu cut, no land at all when the SWIR1 values are not
+            two-moded enough (see :class:`AlignmentSettings`).
 
     Returns:
         ``(land, clear)``: boolean (H, W) maps; ``clear`` is False under clouds (QA != 0) and
@@ -101,7 +147,14 @@ def spectral_land(data: np.ndarray, land_swir1: float) -> tuple[np.ndarray, np.n
     """
     bands = data[: len(SPECTRAL_BANDS)]
     clear = np.logical_and.reduce(bands != MISSING, axis=0) & (data[_QA] == 0)
-    cut = (land_swir1 - REFLECTANCE_OFFSET) / REFLECTANCE_SCALE
+    if land_swir1 is not None:
+        cut = TILE_ENCODING.dn_of(land_swir1)
+    elif clear.any():
+        cut, separation = otsu_threshold(data[_SWIR1][clear])
+        if not separation >= min_separation:
+            return np.zeros_like(clear), clear
+    else:
+        return np.zeros_like(clear), clear
     return (data[_SWIR1] > cut) & clear, clear
 
 
@@ -201,7 +254,7 @@ def estimate_dem_shift(data: np.ndarray, settings: AlignmentSettings | None = No
         when the tile lacks land or water (in either layer), clear pixels, or a trusted peak.
     """
     s = settings or AlignmentSettings()
-    land, clear = spectral_land(data, s.land_swir1)
+    land, clear = spectral_land(data, s.land_swir1, s.min_separation)
     dem = dem_land(data)
     h, w = dem.shape
     radius = min(s.max_shift, h // 4, w // 4)

@@ -74,6 +74,24 @@ def misaligned_tiles(
     return out.sort_values("dem_shift_px", ascending=False, ignore_index=True)[keep]
 
 
+def unmeasured_note(stats: pd.DataFrame | PathLike, split: str | None = None) -> str | None:
+    """One line saying the check could not measure the data, or ``None`` when it could.
+
+    "0 misaligned tiles" means nothing when no tile's shift was measurable: every tile lacked
+    land or water (in the image or in the DEM), clear pixels, or a two-moded SWIR1 band.
+    """
+    frame = load_stats(stats)
+    if split is not None and "split" in frame.columns:
+        frame = frame[frame["split"] == split]
+    measured = int(frame["dem_shift_px"].astype("float64").notna().sum())
+    if measured > 0:
+        return None
+    return (
+        f"DEM shift not measurable on any of {len(frame)} tiles (none shows land and water "
+        "in both the image and the DEM): the check cannot tell whether DEMs are misaligned"
+    )
+
+
 @dataclass
 class RealignResult:
     """What :func:`realign_dataset` wrote: the new root and the tiles whose DEM moved."""

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, model_validator
 
 from kelpseg.config import StrictModel
+from kelpseg.io.encoding import EncodingName
 
 # The terrain canvas is 64 px wider than the tile on each side; shifts must stay inside it.
 MAX_SHIFT = 32
+
+#: What ``hard: true`` sets, for every one of these fields not given explicitly. Like the
+#: competition: thin fringing beds, sparse canopy, outlines a pixel off, noisy test truth.
+HARD_MODE: dict[str, Any] = {
+    "fringe_share": 0.4,
+    "sparse_canopy_share": 0.4,
+    "outline_error_rate": 0.5,
+    "noisy_test_labels": True,
+    "wrong_bed_rate": 0.015,
+}
 
 
 class SynthConfig(StrictModel):
@@ -84,10 +95,46 @@ class SynthConfig(StrictModel):
         default=(2, 4), description="min and max DEM shift (pixels, largest of row/col)"
     )
 
+    hard: bool = Field(
+        default=False,
+        description="hard mode: fill the fields of HARD_MODE not set explicitly with its values",
+    )
+    fringe_share: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="kelp dates whose beds are thin fringes (1-3 px)"
+    )
+    sparse_canopy_share: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="kelp dates with sparse, speckled, faint canopy"
+    )
+    outline_error_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="labels drawn a pixel loose or tight"
+    )
+    wrong_bed_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="train tiles with kelp that also get a large wrong bed (mislabelled)",
+    )
+    noisy_test_labels: bool = Field(
+        default=False,
+        description="test labels as noisy as train ones; clean copy in test_kelp_clean/",
+    )
+    encoding: EncodingName = Field(
+        default="c2l2",
+        description="integer encoding of reflectance: c2l2 (Landsat Collection 2 Level-2), "
+        "x10000 (Collection 1), s2l2a (Sentinel-2 L2A, x 10,000 + 1,000)",
+    )
+
     write_train_truth: bool = Field(
         default=False,
         description="also write clean train labels to train_labels_true/ (for audits)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hard_mode(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("hard") is True:
+            data = {**HARD_MODE, **data}
+        return data
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:

@@ -24,7 +24,7 @@ from kelpseg.errors import KelpsegError
 from kelpseg.io.atomic import atomic_path
 from kelpseg.io.tiles import write_label, write_tile
 from kelpseg.synth.config import SynthConfig
-from kelpseg.synth.kelp import dice, kelp_density, noisy_label
+from kelpseg.synth.kelp import dice, hard_canopy, kelp_density, noisy_label
 from kelpseg.synth.plan import AoiPlan, TilePlan, make_plan
 from kelpseg.synth.scene import draw_cover, render_scene
 from kelpseg.synth.terrain import Terrain, make_terrain
@@ -39,6 +39,7 @@ FOLDERS = {
     "test_satellite": "test_satellite",
     "test_labels": "test_labels",
     "train_truth": "train_labels_true",
+    "test_truth": "test_kelp_clean",
 }
 OUTPUTS = (METADATA_NAME, TRUTH_NAME, CONFIG_NAME, PREVIEW_NAME, *FOLDERS.values())
 
@@ -83,13 +84,14 @@ def dataset_stats(truth: pd.DataFrame, tile_size: int) -> dict[str, float]:
         "slc_off_tiles": int(truth.slc_off.sum()),
         "cloudy_tiles": int((truth.cloud_fraction > 0).sum()),
         "noisy_labels": int((train.label_corruption != "none").sum()),
-        "mislabelled_tiles": int(truth.mislabelled.sum()),
+        "mislabelled_tiles": int(train.mislabelled.sum()),
         "misaligned_tiles": int(((truth.dem_shift_row != 0) | (truth.dem_shift_col != 0)).sum()),
     }
 
 
-# Streams of random numbers; the plan (stream 0) lives in kelpseg.synth.plan.
-TERRAIN, SCENE, LABELS = 1, 2, 3
+# Streams of random numbers; the plan (stream 0) lives in kelpseg.synth.plan. Hard mode draws
+# from streams of its own, so that the default output stays byte-identical.
+TERRAIN, SCENE, LABELS, HARD_CANOPY, HARD_LABELS = 1, 2, 3, 4, 5
 
 
 def _rng(config: SynthConfig, stream: int, *key: int) -> np.random.Generator:
@@ -102,11 +104,20 @@ def _render_tile(
     """Render and write one image; return its visible kelp mask and truth row."""
     rng = _rng(config, SCENE, plan.aoi, plan.index)
     kelp = kelp_density(rng, terrain, config.kelp_absent_date_share, config.kelp_abundance)
+    canopy = None
+    if config.fringe_share > 0 or config.sparse_canopy_share > 0:
+        kelp, canopy = hard_canopy(
+            _rng(config, HARD_CANOPY, plan.aoi, plan.index),
+            terrain,
+            kelp,
+            config.fringe_share,
+            config.sparse_canopy_share,
+        )
     cover = draw_cover(
         rng, config.cloud_free_share, config.mostly_cloudy_share, config.cloud_cover_max
     )
     corrupted = rng.random() < config.corrupted_tile_share
-    scene = render_scene(rng, terrain, kelp, plan, cover, corrupted)
+    scene = render_scene(rng, terrain, kelp, plan, cover, corrupted, config.encoding)
     truth = (kelp > 0) & ~scene.cloud & ~scene.missing
     write_tile(
         out / FOLDERS[f"{plan.split}_satellite"] / f"{plan.tile_id}_satellite.tif", scene.data
@@ -126,16 +137,22 @@ def _render_tile(
         "dem_shift_row": plan.dem_shift[0],
         "dem_shift_col": plan.dem_shift[1],
     }
+    if canopy is not None:
+        row["canopy"] = canopy
     return truth, row
 
 
 def _write_labels(
     config: SynthConfig, terrain: Terrain, plan: TilePlan, truths: list[np.ndarray], out: Path
 ) -> dict[str, Any]:
-    """Write the tile's label(s); return the label-noise columns of its truth row."""
+    """Write the tile's label(s); return the label-noise columns of its truth row.
+
+    Test labels are the truth unless ``noisy_test_labels``: then they are as noisy as the
+    training labels and the truth goes to ``test_kelp_clean/``.
+    """
     truth = truths[plan.index]
     name = f"{plan.tile_id}_kelp.tif"
-    if plan.split == "test":
+    if plan.split == "test" and not config.noisy_test_labels:
         write_label(out / FOLDERS["test_labels"] / name, truth)
         return {
             "label_corruption": "none",
@@ -145,10 +162,16 @@ def _write_labels(
         }
     others = [t for i, t in enumerate(truths) if i != plan.index]
     rng = _rng(config, LABELS, plan.aoi, plan.index)
-    noisy = noisy_label(rng, truth, others, terrain, config)
-    write_label(out / FOLDERS["train_kelp"] / name, noisy.label)
-    if config.write_train_truth:
-        write_label(out / FOLDERS["train_truth"] / name, truth)
+    hard = config.wrong_bed_rate > 0 or config.outline_error_rate > 0
+    hard_rng = _rng(config, HARD_LABELS, plan.aoi, plan.index) if hard else None
+    noisy = noisy_label(rng, truth, others, terrain, config, hard_rng)
+    if plan.split == "test":
+        write_label(out / FOLDERS["test_labels"] / name, noisy.label)
+        write_label(out / FOLDERS["test_truth"] / name, truth)
+    else:
+        write_label(out / FOLDERS["train_kelp"] / name, noisy.label)
+        if config.write_train_truth:
+            write_label(out / FOLDERS["train_truth"] / name, truth)
     return {
         "label_corruption": noisy.corruption,
         "mislabelled": noisy.mislabelled,

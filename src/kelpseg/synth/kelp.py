@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -39,6 +40,51 @@ def kelp_density(
     # Tide and current drag part of the canopy under water on some dates.
     density *= rng.uniform(0.35, 1.0)
     return np.where(beds, density, 0).astype(np.float32)
+
+
+def hard_canopy(
+    rng: np.random.Generator,
+    terrain: Terrain,
+    density: np.ndarray,
+    fringe_share: float,
+    sparse_share: float,
+) -> tuple[np.ndarray, str]:
+    """Make one date's canopy harder to see (hard mode): thin fringing beds, sparse canopy.
+
+    A fringing bed is a band 1-3 px wide along the shore, broken by gaps, in place of the
+    date's beds. Sparse canopy keeps 30-60% of the bed's pixels, at a third to half the density.
+
+    Args:
+        rng: the tile's hard-mode generator (a stream of its own, so that the default
+            output does not change).
+        terrain: the AOI's terrain.
+        density: the date's canopy density from :func:`kelp_density`.
+        fringe_share: probability that the beds become a thin fringe.
+        sparse_share: probability that the canopy is sparse.
+
+    Returns:
+        The new density and what was done (``"fringe"``, ``"sparse"``, both joined by ``+``,
+        or ``"normal"``).
+    """
+    kinds = []
+    beds = density > 0
+    if beds.any() and rng.random() < fringe_share:
+        width = rng.uniform(1.0, 3.0)
+        broken = smooth_noise(rng, density.shape, 8) > rng.uniform(-0.8, 0.2)
+        fringe = (terrain.sea_dist >= 1) & (terrain.sea_dist <= width + 0.5)
+        fringe &= (terrain.habitat > 0.05) & broken
+        fringe = _drop_small(fringe, MIN_BED_PIXELS)
+        if fringe.any():
+            level = rng.uniform(0.15, 0.5)
+            density = np.where(fringe, level, 0).astype(np.float32)
+            beds = fringe
+            kinds.append("fringe")
+    if beds.any() and rng.random() < sparse_share:
+        fill = rng.uniform(0.3, 0.6)
+        keep = rng.random(density.shape) < fill
+        density = np.where(keep, density * rng.uniform(0.33, 0.5), 0).astype(np.float32)
+        kinds.append("sparse")
+    return density, "+".join(kinds) or "normal"
 
 
 def _drop_small(mask: np.ndarray, min_pixels: int) -> np.ndarray:
@@ -89,12 +135,50 @@ def _false_blob(rng: np.random.Generator, terrain: Terrain, big: bool = False) -
     a, b = (
         (rng.uniform(8, 25), rng.uniform(3, 8)) if big else (rng.uniform(3, 9), rng.uniform(2, 4))
     )
-    theta = rng.uniform(0, np.pi)
+    return _ellipse(size, centre, a, b, rng.uniform(0, np.pi)) & water
+
+
+def _ellipse(size: int, centre: tuple[Any, ...], a: float, b: float, theta: float) -> np.ndarray:
+    """A filled ellipse with half-axes ``a`` and ``b``, turned by ``theta``, on a square canvas."""
     yy, xx = np.ogrid[0:size, 0:size]
     dy, dx = yy - centre[0], xx - centre[1]
     u = (dx * np.cos(theta) + dy * np.sin(theta)) / a
     v = (-dx * np.sin(theta) + dy * np.cos(theta)) / b
-    return (u**2 + v**2 <= 1) & water
+    return np.asarray(u**2 + v**2 <= 1)
+
+
+def wrong_bed(rng: np.random.Generator, truth: np.ndarray, terrain: Terrain) -> np.ndarray:
+    """A large compact bed (about 800-3,000 px on a 350 px tile) on water away from real kelp.
+
+    Empty when the tile has no room for it.
+    """
+    size = terrain.size
+    s = size / 350
+    room = (terrain.land < 0.5) & ~ndimage.binary_dilation(truth, iterations=max(int(8 * s), 2))
+    near = room & (terrain.sea_dist < 60 * s)
+    candidates = np.flatnonzero(near if near.any() else room)
+    if candidates.size == 0:
+        return np.zeros_like(truth)
+    centre = np.unravel_index(int(rng.choice(candidates)), (size, size))
+    a, b = rng.uniform(22, 40) * s, rng.uniform(12, 24) * s
+    return _ellipse(size, centre, a, b, rng.uniform(0, np.pi)) & room
+
+
+def outline_error(
+    rng: np.random.Generator, label: np.ndarray, water: np.ndarray
+) -> tuple[np.ndarray, str]:
+    """The label drawn one pixel loose (grown, on water) or tight (shrunk), at random.
+
+    Shrinking spares beds that would vanish: a volunteer who sees a thin bed draws it.
+    """
+    cross = ndimage.generate_binary_structure(2, 1)
+    if rng.random() < 0.5:
+        return label | (ndimage.binary_dilation(label, cross) & water), "loose"
+    eroded = ndimage.binary_erosion(label, cross)
+    beds, n = ndimage.label(label, structure=np.ones((3, 3)))
+    survives = np.bincount(beds[eroded].ravel(), minlength=n + 1) > 0
+    survives[0] = True
+    return eroded | (label & ~survives[beds]), "tight"
 
 
 def _wrong_tile(
@@ -122,6 +206,7 @@ def noisy_label(
     others: list[np.ndarray],
     terrain: Terrain,
     config: SynthConfig,
+    hard_rng: np.random.Generator | None = None,
 ) -> NoisyLabel:
     """Corrupt a true kelp mask the way citizen-science labels are corrupted.
 
@@ -131,14 +216,38 @@ def noisy_label(
         others: true masks of the AOI's other dates (for labels of the wrong date).
         terrain: the AOI's terrain (false blobs go on water near the shore).
         config: the noise rates.
+        hard_rng: the generator of the hard-mode noise (wrong beds, outline errors); a stream
+            of its own so that the default output does not change. ``None``: no such noise.
 
     Returns:
         The label, the corruptions applied joined by ``+`` (``"none"`` if clean), and
-        whether the label is wrong as a whole (a wrong tile, or Dice with the truth < 0.5).
+        whether the label is wrong as a whole (a wrong tile, a wrong bed, or Dice with the
+        truth < 0.5; outlines a pixel off do not count).
     """
     if rng.random() < config.wrong_tile_rate:
         label = _wrong_tile(rng, truth, others, terrain)
         return NoisyLabel(label, "wrong_tile", True)
+    if hard_rng is None:
+        return _citizen_noise(rng, truth, terrain, config)
+    noisy = _citizen_noise(rng, truth, terrain, config)
+    label, kinds, wrong = noisy.label, [noisy.corruption], noisy.mislabelled
+    # Wrong beds beside real ones: only on tiles with real kelp (the audit's hard case).
+    if truth.sum() >= 20 and hard_rng.random() < config.wrong_bed_rate:
+        bed = wrong_bed(hard_rng, truth, terrain)
+        if bed.sum() >= 100:
+            label, wrong = label | bed, True
+            kinds.append("wrong_bed")
+    if label.any() and hard_rng.random() < config.outline_error_rate:
+        label, kind = outline_error(hard_rng, label, terrain.land < 0.5)
+        kinds.append(kind)
+    kinds = [k for k in kinds if k != "none"]
+    return NoisyLabel(label, "+".join(kinds) or "none", wrong)
+
+
+def _citizen_noise(
+    rng: np.random.Generator, truth: np.ndarray, terrain: Terrain, config: SynthConfig
+) -> NoisyLabel:
+    """Missed beds and small false blobs, as in every mode."""
     label, kinds = truth.copy(), []
     if truth.any() and rng.random() < config.missed_blob_tile_rate:
         label = _missed_blobs(rng, label, config.missed_blob_rate)

@@ -1,7 +1,8 @@
 """One image of an AOI: surface reflectance, atmosphere, clouds, sensor faults, integer bands.
 
-Reflectance is computed as floats (bands SWIR1, NIR, R, G, B) and stored as Landsat
-Collection 2 Level-2 scaled integers: ``DN = (reflectance + 0.2) / 2.75e-5``, clipped to int16.
+Reflectance is computed as floats (bands SWIR1, NIR, R, G, B) and stored as scaled integers:
+by default Landsat Collection 2 Level-2's ``DN = (reflectance + 0.2) / 2.75e-5``, clipped to
+int16; ``SynthConfig.encoding`` picks another of :data:`kelpseg.io.encoding.ENCODINGS`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kelpseg.io.encoding import ENCODINGS, TILE_ENCODING
 from kelpseg.io.tiles import MISSING
 from kelpseg.synth.noise import fractal_noise, smooth_noise, soft_step, threshold_at_share
 from kelpseg.synth.plan import TilePlan
 from kelpseg.synth.terrain import Terrain
 
-SCALE = 2.75e-5
-OFFSET = -0.2
+SCALE = TILE_ENCODING.scale
+OFFSET = TILE_ENCODING.offset
 
 # Surface reflectance, bands SWIR1, NIR, R, G, B.
 WATER = np.array([0.006, 0.011, 0.026, 0.042, 0.052], dtype=np.float32)
@@ -32,15 +34,14 @@ QUANTUM = {"L5": 0.004, "L7": 0.003, "L8": 0.0, "L9": 0.0}
 CLOUD_QA_ALPHA = 0.35
 
 
-def reflectance_to_dn(rho: np.ndarray) -> np.ndarray:
-    """Reflectance to int16 with the Collection 2 scale; saturates at 32767."""
-    return np.clip(np.rint((rho - OFFSET) / SCALE), 1, 32767).astype(np.int16)
+def reflectance_to_dn(rho: np.ndarray, encoding: str = "c2l2") -> np.ndarray:
+    """Reflectance to int16 in ``encoding`` (default Collection 2); saturates at 32767."""
+    return ENCODINGS[encoding].to_dn(rho)
 
 
-def dn_to_reflectance(dn: np.ndarray) -> np.ndarray:
+def dn_to_reflectance(dn: np.ndarray, encoding: str = "c2l2") -> np.ndarray:
     """Inverse of :func:`reflectance_to_dn` (``MISSING`` becomes NaN)."""
-    rho = dn.astype(np.float32) * SCALE + OFFSET
-    return np.where(dn == MISSING, np.nan, rho)
+    return ENCODINGS[encoding].to_reflectance(dn)
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ def render_scene(
     plan: TilePlan,
     cover: float,
     corrupted: bool,
+    encoding: str = "c2l2",
 ) -> Scene:
     """Render one image of an AOI as a (7, H, W) int16 tile.
 
@@ -189,12 +191,13 @@ def render_scene(
         plan: the tile's platform, SLC state and DEM shift.
         cover: cloud cover share (0 for a clear image).
         corrupted: whether to drop a few scattered pixels.
+        encoding: integer encoding of the reflectance (a key of ``ENCODINGS``).
     """
     size = terrain.size
     rho = surface(rng, terrain, kelp, rng.uniform(0.8, 1.15))
     alpha = cloud_alpha(rng, (size, size), cover)
     rho = sensor(rng, atmosphere(rng, add_clouds(rng, rho, alpha)), plan.platform)
-    bands = reflectance_to_dn(rho)
+    bands = reflectance_to_dn(rho, encoding)
     missing = np.zeros(bands.shape, dtype=bool)
     if plan.slc_off:
         missing |= slc_off_gaps(rng, size)[None]
