@@ -135,7 +135,9 @@ def test_normalise_weights_sums_to_one_and_rejects_bad_weights() -> None:
 
 
 def test_combine_rejects_unknown_modes_and_mixed_shapes() -> None:
-    assert set(ENSEMBLE_MODES) == {"mean_prob", "mean_logit", "union", "intersection", "majority"}
+    assert set(ENSEMBLE_MODES) == {
+        "mean_prob", "mean_logit", "union", "intersection", "majority", "seed_mean", "seed_vote"
+    }  # fmt: skip
     with pytest.raises(KelpsegError, match="unknown ensemble mode"):
         combine([_probs(0)], mode="median")
     with pytest.raises(KelpsegError, match="differ in shape"):

@@ -88,7 +88,9 @@ def predict(
     ] = False,
     ensemble_mode: Annotated[
         str | None,
-        typer.Option(help="mean_prob, mean_logit, union, intersection or majority."),
+        typer.Option(
+            help="mean_prob, mean_logit, union, intersection, majority, seed_mean or seed_vote."
+        ),
     ] = None,
     soft: Annotated[bool, typer.Option("--soft", help="Also write <tile_id>_prob.tif.")] = False,
     overwrite: Annotated[bool, overwrite_option("Redo tiles already written.")] = False,

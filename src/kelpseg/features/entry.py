@@ -50,6 +50,11 @@ class IndexEntry:
     reference: str = ""
     tile_context: bool = False
 
+    def __deepcopy__(self, memo: dict[int, object]) -> IndexEntry:
+        # Immutable registry entries are shared, not copied: a deep copy of a module that
+        # holds the registry (SWA's averaged model) would otherwise trip on the constants.
+        return self
+
 
 def ordered_bands(names: Iterable[str]) -> tuple[str, ...]:
     """Band names in tile order (SWIR1, NIR, R, G, B, QA, DEM), without repeats."""

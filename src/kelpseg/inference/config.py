@@ -7,7 +7,7 @@ config, and the config saved beside its masks reads the same as a torch run's.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -15,6 +15,10 @@ from kelpseg.config import StrictModel
 from kelpseg.inference.postprocess import PostprocessConfig
 
 Precision = Literal["32", "16", "bf16"]
+#: How a 2-class head's logits become the kelp probability (kelpseg.nn.models.PROBABILITY_RULES):
+#: ``softmax`` of both logits, or ``sigmoid_kelp``, the sigmoid of the kelp logit alone (the
+#: seed's inference). A binary head has one logit: both rules give its sigmoid.
+ProbabilityRule = Literal["softmax", "sigmoid_kelp"]
 #: Names of the test-time transforms (the dihedral group D4), in the order tta.TRANSFORMS holds.
 TTA_TRANSFORMS: tuple[str, ...] = (
     "identity",
@@ -64,6 +68,14 @@ class PredictConfig(StrictModel):
     )
     weights: list[float] | None = Field(default=None, description="one per model; None: equal")
     weights_from_scores: bool = Field(default=False, description="weights from val Dice")
+    scores: list[float] | None = Field(
+        default=None,
+        description="one given score per model (e.g. its public leaderboard Dice); weights are "
+        "the scores min-max scaled to [0.2, 1.0], as the seed did",
+    )
+    probability: ProbabilityRule = Field(
+        default="softmax", description="2-class head: softmax or sigmoid_kelp (the seed's)"
+    )
     ensemble_mode: str = "mean_prob"
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="None: model's")
     device: str = "auto"
@@ -87,10 +99,21 @@ class PredictConfig(StrictModel):
         "test-time tree probabilities; unnamed: the folder in the model's training config",
     )
 
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        # ``--set precision=32`` / ``16`` parse as numbers.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @model_validator(mode="after")
     def _weights_fit(self) -> Self:
         if self.weights is not None and len(self.weights) != len(self.models):
             raise ValueError(f"{len(self.weights)} weights for {len(self.models)} models")
         if self.weights is not None and self.weights_from_scores:
             raise ValueError("give weights or weights_from_scores, not both")
+        if self.scores is not None:
+            if len(self.scores) != len(self.models):
+                raise ValueError(f"{len(self.scores)} scores for {len(self.models)} models")
+            if self.weights is not None or self.weights_from_scores:
+                raise ValueError("give one of weights, scores and weights_from_scores")
         return self

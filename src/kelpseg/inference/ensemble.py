@@ -93,6 +93,23 @@ def _majority(stack: Array, w: Array, threshold: float) -> Array:
     return ((stack >= threshold) * w).sum(0) > 0.5
 
 
+def _first_weight(w: Array) -> Array:
+    # The seed skipped members of weight 0, so its double count hit the first non-zero one.
+    flat = w.reshape(-1)
+    return flat[flat > 0][0]
+
+
+def _seed_mean(stack: Array, w: Array, threshold: float) -> Array:
+    # The seed's average: its weight sum started at the first member's weight and then added
+    # every weight again, so the first weight is counted twice in the denominator.
+    return (stack * w).sum(0) / (1.0 + _first_weight(w))
+
+
+def _seed_vote(stack: Array, w: Array, threshold: float) -> Array:
+    # The same average over members' masks (each thresholded first, as the seed's hard labels).
+    return ((stack >= threshold) * w).sum(0) / (1.0 + _first_weight(w))
+
+
 #: name -> fn(stack (M, ...), weights broadcastable to it and summing to 1, threshold).
 ENSEMBLE_MODES: dict[str, Callable[[Array, Array, float], Array]] = {
     "mean_prob": _mean_prob,
@@ -100,7 +117,32 @@ ENSEMBLE_MODES: dict[str, Callable[[Array, Array, float], Array]] = {
     "union": _union,
     "intersection": _intersection,
     "majority": _majority,
+    "seed_mean": _seed_mean,
+    "seed_vote": _seed_vote,
 }
+
+
+def seed_effective_threshold(weights: Sequence[float] | np.ndarray, threshold: float) -> float:
+    """The threshold on the true weighted mean that the seed's averaging amounts to.
+
+    ``seed_mean`` divides by ``sum(w) + w_first``, so ``mean >= threshold`` there is
+    ``sum(w p) / sum(w) >= threshold * (1 + w_first / sum(w))``. Submission 2 (weights 0.666
+    ... 0.2, threshold 0.45) thresholds the weighted mean at about 0.496.
+    """
+    w = normalise_weights(weights, len(weights))
+    return float(threshold * (1.0 + w[w > 0][0]))
+
+
+def seed_votes_needed(members: int, threshold: float) -> int:
+    """Members (equal weights) whose masks must agree for ``seed_vote`` to mark a pixel.
+
+    The vote share is ``votes / (members + 1)``; submission 1 (10 members, threshold 0.48)
+    needs 6 of 10 votes, not 5.
+    """
+    if members < 1:
+        raise KelpsegError("an ensemble needs at least one member")
+    share = np.arange(members + 1) / (members + 1)
+    return int(np.flatnonzero(share >= threshold)[0]) if (share >= threshold).any() else members + 1
 
 
 def _wide_dtype(device: Any) -> Any:
@@ -133,7 +175,9 @@ def combine(
             The logical modes use them too: ``majority`` is a weighted vote.
         mode: ``mean_prob``, ``mean_logit`` (average of logits, then sigmoid), or a logical
             ensemble of the members' masks at ``threshold``: ``union``, ``intersection``,
-            ``majority`` (more than half the weight).
+            ``majority`` (more than half the weight); ``seed_mean`` / ``seed_vote``: the seed's
+            average of probabilities / of masks at ``threshold``, whose denominator counts the
+            first member's weight twice (see :func:`seed_effective_threshold`).
         threshold: the member decision threshold of the logical modes.
 
     Returns:

@@ -176,6 +176,7 @@ def load_torch_predictor(
     channels_last: bool | None = None,
     compile_backend: str | None = None,
     stacked: Mapping[str, PathLike] | None = None,
+    probability: str = "softmax",
 ) -> Predictor:
     """Load one trained model or an ensemble for inference with torch.
 
@@ -198,6 +199,7 @@ def load_torch_predictor(
         compile_backend: ``torch.compile`` backend of the networks (``inductor``); None: eager.
         stacked: folder of a stored channel the models read (``data.stacked``), e.g. the
             test-time one; unnamed channels: the folder in each model's training config.
+        probability: ``softmax`` or ``sigmoid_kelp`` (a 2-class head's kelp probability).
 
     Raises:
         KelpsegError: no models, a weight count that differs from the model count, or a model
@@ -223,6 +225,7 @@ def load_torch_predictor(
         channels_last=channels_last,
         compile_backend=compile_backend,
         stacked=stacked,
+        probability=probability,
     )
 
 

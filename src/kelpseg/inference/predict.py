@@ -28,6 +28,7 @@ from kelpseg.config import save_config
 from kelpseg.console import progress
 from kelpseg.errors import KelpsegError, MissingExtraError
 from kelpseg.inference.config import Precision, PredictConfig, TtaConfig
+from kelpseg.inference.ensemble import weights_from_scores
 from kelpseg.inference.postprocess import PostprocessConfig
 from kelpseg.inference.reader import TileSource, read_batches, resolve_tiles
 from kelpseg.inference.writers import Writers, is_done
@@ -112,6 +113,12 @@ def load_predictor(
             raise KelpsegError("a package holds its members' weights already", str(packages[0]))
         if torch_options.get("stacked"):
             raise KelpsegError("a model package reads no stored channels", "--stacked")
+        if torch_options.get("probability", "softmax") != "softmax":
+            raise KelpsegError(
+                "a model package's graph computes the softmax probability; "
+                "probability=sigmoid_kelp needs the trained models",
+                str(packages[0]),
+            )
         from kelpseg.portable.runtime import load_onnx_predictor  # ONNX Runtime, no torch
 
         return load_onnx_predictor(packages[0], device=device, threshold=threshold, threads=threads)
@@ -279,9 +286,12 @@ def run_predict(
     ``predict_config.yaml`` in ``out_dir`` once every tile is predicted.
     """
     table = resolve_tiles(tiles, config.split)  # before loading models: fail fast
+    weights = config.weights
+    if config.scores is not None:
+        weights = weights_from_scores(config.scores).tolist()
     predictor = load_predictor(
         config.models,
-        config.weights,
+        weights,
         device=config.device,
         precision=config.precision,
         tta=config.tta,
@@ -292,11 +302,13 @@ def run_predict(
         weights_from_scores=config.weights_from_scores,
         compile_backend=config.compile_backend,
         stacked=config.stacked,
+        probability=config.probability,
     )
     resolved = config.model_copy(
         update={
             "weights": [float(w) for w in predictor.weights],
             "weights_from_scores": False,
+            "scores": None,  # turned into the weights above
             "threshold": predictor.threshold,
             "stacked": dict(getattr(predictor, "stacked", {})),  # the folders actually read
         }

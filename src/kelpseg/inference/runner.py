@@ -25,6 +25,7 @@ from kelpseg.inference.config import Precision
 from kelpseg.inference.ensemble import ENSEMBLE_MODES, combine, normalise_weights
 from kelpseg.inference.tta import TtaConfig, tta_predict
 from kelpseg.io.tiles import BAND_NAMES, TILE_SIZE
+from kelpseg.nn.models import PROBABILITY_RULES, kelp_logit
 from kelpseg.nn.module import KelpSegModule, stats_to_text
 
 if TYPE_CHECKING:
@@ -132,6 +133,8 @@ class Predictor:
             None: run them eagerly. The first batch of each input size pays the compilation.
         stacked: folder of each stored channel (``data.stacked``) some member reads; None or a
             missing name: the folder recorded in the member's training config.
+        probability: ``softmax`` or ``sigmoid_kelp``: how a 2-class head's logits become the
+            kelp probability (:func:`~kelpseg.nn.models.kelp_logit`).
 
     Attributes:
         tile_size: the tile size the models were made for (350; other sizes are padded or
@@ -159,6 +162,7 @@ class Predictor:
         channels_last: bool | None = None,
         compile_backend: str | None = None,
         stacked: Mapping[str, str | os.PathLike[str]] | None = None,
+        probability: str = "softmax",
     ) -> None:
         if not members:
             raise KelpsegError("give at least one model to predict with")
@@ -173,6 +177,10 @@ class Predictor:
         self.precision: Precision = precision
         self.tta = tta or TtaConfig()
         self.ensemble_mode = ensemble_mode
+        if probability not in PROBABILITY_RULES:
+            known = ", ".join(PROBABILITY_RULES)
+            raise KelpsegError(f"unknown probability rule {probability!r}; known: {known}")
+        self.probability = probability
         self.tile_size = TILE_SIZE
         self.channels = list(
             dict.fromkeys(c for m in self.members for c in m.module.config.features.channels)
@@ -276,10 +284,23 @@ class Predictor:
 
     def _forward(self, module: KelpSegModule, x: Tensor, hw: tuple[int, int]) -> Tensor:
         dtype = PRECISIONS[self.precision]
-        sized = module.sizer(x)
         autocast = (
             torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext()
         )
+        rule = self.probability
+        if module.config.data.slicing.predict:  # slices are sized one by one, then averaged
+            with autocast:
+                return tta_predict(
+                    lambda t: kelp_logit(module.built_outputs(t), rule),
+                    x,
+                    self.transforms,
+                    self.tta.merge,
+                )
+
+        def logits(t: Tensor) -> Tensor:
+            return kelp_logit(module.network_outputs(t)[0], rule)
+
+        sized = module.sizer(x)
         with autocast:
-            prob = tta_predict(module.logits, sized, self.transforms, self.tta.merge)
+            prob = tta_predict(logits, sized, self.transforms, self.tta.merge)
         return module.sizer.restore(prob, hw)

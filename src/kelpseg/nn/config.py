@@ -201,6 +201,29 @@ class OptimConfig(StrictModel):
     plateau_patience: int = Field(default=2, ge=0)
 
 
+class SwaConfig(StrictModel):
+    """Stochastic weight averaging (Lightning's ``StochasticWeightAveraging``; off by default).
+
+    Defaults are the seed's: from half of the epochs on, the learning rate anneals (cosine,
+    over ``annealing_epochs``) to ``lr`` and the weights of every later epoch are averaged.
+    The averaged weights are validated like an epoch and become ``best.ckpt`` when they score
+    best: with batch norm Lightning adds one epoch that recomputes its statistics on them
+    (``max_epochs + 1`` epochs in the history); without, they are validated after training.
+
+    Attributes:
+        enabled: add the callback.
+        lr: the SWA learning rate.
+        epoch_start: first averaged epoch, as a fraction of ``max_epochs`` (or an epoch number
+            when >= 1).
+        annealing_epochs: epochs of annealing to ``lr``.
+    """
+
+    enabled: bool = False
+    lr: float = Field(default=3e-5, gt=0.0)
+    epoch_start: float = Field(default=0.5, gt=0.0)
+    annealing_epochs: int = Field(default=10, ge=1)
+
+
 class TrainerConfig(StrictModel):
     """Lightning Trainer settings: length, precision, devices, determinism.
 
@@ -224,6 +247,7 @@ class TrainerConfig(StrictModel):
         check_val_every_n_epoch: validate every this many epochs.
         enable_progress_bar: Lightning's progress bar.
         threshold: probability above which a pixel counts as kelp in the metrics.
+        swa: stochastic weight averaging.
     """
 
     max_epochs: int = Field(default=10, ge=1)
@@ -243,6 +267,13 @@ class TrainerConfig(StrictModel):
     check_val_every_n_epoch: int = Field(default=1, ge=1)
     enable_progress_bar: bool = True
     threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    swa: SwaConfig = Field(default_factory=lambda: SwaConfig())
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        # ``--set trainer.precision=32`` parses as the number 32.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _benchmark_breaks_determinism(self) -> Self:

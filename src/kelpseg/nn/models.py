@@ -95,14 +95,25 @@ def aux_params(config: ModelConfig) -> dict[str, Any] | None:
     return {"classes": 2, "pooling": "avg", "dropout": config.aux_head.dropout or None}
 
 
-def kelp_logit(out: torch.Tensor) -> torch.Tensor:
+#: How a 2-class head's logits become the kelp probability (``inference.probability``).
+PROBABILITY_RULES: tuple[str, ...] = ("softmax", "sigmoid_kelp")
+
+
+def kelp_logit(out: torch.Tensor, probability: str = "softmax") -> torch.Tensor:
     """The kelp logit (N, 1, H, W) of a network's mask output (N, 1 or 2, H, W).
 
-    A binary head's logit is returned as it is; for a 2-class softmax head the difference
-    ``z_kelp - z_background`` is the logit whose sigmoid equals the softmax's kelp probability,
-    so predict, TTA, ensembles and the ONNX graph treat both heads alike.
+    A binary head's logit is returned as it is. For a 2-class head, ``softmax`` (default) gives
+    the difference ``z_kelp - z_background``, the logit whose sigmoid equals the softmax's kelp
+    probability, so predict, TTA, ensembles and the ONNX graph treat both heads alike;
+    ``sigmoid_kelp`` gives ``z_kelp`` alone, so the probability is ``sigmoid(z_kelp)``: what
+    the seed's author thresholded at inference (it ignores the background logit).
     """
+    if probability not in PROBABILITY_RULES:
+        known = ", ".join(PROBABILITY_RULES)
+        raise KelpsegError(f"unknown probability rule {probability!r}; known: {known}")
     if out.shape[1] == 2:
+        if probability == "sigmoid_kelp":
+            return out[:, 1:2]
         return out[:, 1:2] - out[:, 0:1]
     return out
 

@@ -40,6 +40,7 @@ from kelpseg.nn.heads import aux_losses, build_head_loss
 from kelpseg.nn.metrics import MacroDice
 from kelpseg.nn.models import create_model, kelp_logit
 from kelpseg.nn.optim import configure_optimization
+from kelpseg.nn.slicing import sliced_outputs
 
 CHECKPOINT_KEY = "kelpseg"
 _AUGMENT_STREAM = 0xA06
@@ -124,7 +125,20 @@ class KelpSegModule(L.LightningModule):
 
     def head_outputs(self, raw: Tensor) -> Tensor:
         """Head logits (N, 1 or 2, H, W) for a raw int16 batch, at the tiles' own size."""
-        x = self.inputs(raw)
+        return self.built_outputs(self.inputs(raw))
+
+    def built_outputs(self, x: Tensor) -> Tensor:
+        """Head logits (N, 1 or 2, H, W) of a built batch at its own size.
+
+        With ``data.slicing.predict`` the logits are those of the mean probability of the
+        overlapping slices (:func:`~kelpseg.nn.slicing.sliced_outputs`).
+        """
+        slicing = self.config.data.slicing
+        if slicing.predict:
+            return sliced_outputs(self._whole_outputs, x, slicing.size, slicing.overlap)
+        return self._whole_outputs(x)
+
+    def _whole_outputs(self, x: Tensor) -> Tensor:
         hw = (int(x.shape[-2]), int(x.shape[-1]))
         return self.sizer.restore(self.network_outputs(self.sizer(x))[0], hw)
 

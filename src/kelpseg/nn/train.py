@@ -16,7 +16,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, StochasticWeightAveraging
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -313,6 +313,9 @@ def train(
     ]
     if tracker is not None:
         extra.append(RunArtifacts(tracker, config, run_dir))
+    swa = swa_callback(config)
+    if swa is not None:
+        extra.append(swa)
     trainer = L.Trainer(
         logger=[history, *([tracker] if tracker else [])],
         callbacks=[*extra, *(callbacks or [])],
@@ -329,7 +332,44 @@ def train(
     finally:
         # Lightning switches this on process-wide; give the caller its setting back.
         torch.use_deterministic_algorithms(was_deterministic)
+    # With batch norm the callback adds an epoch that recomputes its statistics on the averaged
+    # weights, validated like the others; without, the average is only loaded at the end.
+    averaged_unseen = trainer.current_epoch <= config.trainer.max_epochs
+    if swa is not None and config.has_validation and averaged_unseen:
+        validate_average(trainer, module, datamodule, checkpoint)
     return _result(config, trainer, checkpoint, tracker, history)
+
+
+def swa_callback(config: TrainConfig) -> StochasticWeightAveraging | None:
+    """Lightning's weight averaging as ``trainer.swa`` asks (None when off)."""
+    cfg = config.trainer.swa
+    if not cfg.enabled:
+        return None
+    start: int | float = int(cfg.epoch_start) if cfg.epoch_start >= 1 else cfg.epoch_start
+    return StochasticWeightAveraging(
+        swa_lrs=cfg.lr, swa_epoch_start=start, annealing_epochs=cfg.annealing_epochs
+    )
+
+
+def validate_average(
+    trainer: L.Trainer,
+    module: KelpSegModule,
+    datamodule: KelpDataModule,
+    checkpoint: ModelCheckpoint,
+) -> float:
+    """Validate the averaged weights SWA left in ``module``; keep them if they beat the best.
+
+    The score lands in the history under the epoch after the last one trained (Lightning logs
+    it there), so ``result.json`` shows it beside the epochs; when it is the best,
+    ``best.ckpt`` is rewritten with the averaged weights.
+    """
+    scores = trainer.validate(module, datamodule=datamodule, verbose=False)
+    dice = float(scores[0]["val/dice"])
+    best = checkpoint.best_model_score
+    if checkpoint.best_model_path and (best is None or dice > float(best)):
+        trainer.save_checkpoint(checkpoint.best_model_path)
+        checkpoint.best_model_score = torch.tensor(dice)
+    return dice
 
 
 def _result(

@@ -36,6 +36,11 @@ class TimmEmbedderConfig(StrictModel):
     batch_size: int = Field(32, ge=1, le=4096, description="tiles per forward pass")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda:0' ...")
     init_seed: int = Field(0, ge=0, description="seed of random weights (pretrained=false)")
+    classifier: bool = Field(
+        False,
+        description="embed with the classifier's outputs (1,000 ImageNet logits, as the seed's "
+        "ResNet-50) instead of the pooled features",
+    )
 
 
 class SplitConfig(StrictModel):
@@ -47,6 +52,16 @@ class SplitConfig(StrictModel):
             the embedder's calibrated default (``dem``: 0.90, ``timm``: 0.97 as the seed).
         mode: ``kfold`` (stratified group k-fold), ``random`` (stratified, ignores AOIs; for
             comparison only) or ``holdout`` (train / val / test by AOI).
+        large_groups: what happens to a group above ``max_group_size``: ``explode`` regroups
+            it at stricter thresholds (kelpseg), ``singletons`` makes each of its tiles a
+            group of its own (the seed, with ``max_group_size: 100``).
+        group_stratification: ``tiles``: stratified group k-fold on the tiles' labels
+            (kelpseg); ``majority``: each AOI takes its tiles' most common label and the AOIs
+            are split by stratified k-fold (the seed).
+        exclude_kelp_above: training tiles whose kelp share (``kelp_pixels_pct``) is above
+            this are excluded from every fold (the seed: 0.4, its ``high_kelp_pixels_pct``).
+
+    ``configs/split/seed.yaml`` sets all of these as the seed's author did (docs/split.md).
     """
 
     embedder: str = Field("dem", description="'dem' or 'timm:<model_name>'")
@@ -54,6 +69,9 @@ class SplitConfig(StrictModel):
     max_group_size: int = Field(50, ge=2, description="groups above this are split again")
     explode_step: float = Field(
         0.01, gt=0.0, lt=0.5, description="threshold increase per explode round"
+    )
+    large_groups: Literal["explode", "singletons"] = Field(
+        "explode", description="groups above max_group_size: regroup stricter, or split up"
     )
     min_structure_pixels: int = Field(
         50, ge=1, description="DEM pixels of the minority class a tile needs to be grouped"
@@ -64,6 +82,12 @@ class SplitConfig(StrictModel):
         default_factory=lambda: list(DEFAULT_STRATIFY), description="EDA columns to stratify on"
     )
     stratify_bins: int = Field(4, ge=2, le=20, description="quantile bins of numeric columns")
+    group_stratification: Literal["tiles", "majority"] = Field(
+        "tiles", description="stratify tiles (group k-fold) or AOIs by their majority label"
+    )
+    exclude_kelp_above: float | None = Field(
+        None, ge=0.0, le=1.0, description="exclude training tiles with a larger kelp share"
+    )
     holdout: tuple[float, float, float] = Field(
         (0.8, 0.1, 0.1), description="train, val, test fractions (holdout mode)"
     )

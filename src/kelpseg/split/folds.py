@@ -40,9 +40,10 @@ class FoldSummary:
     Attributes:
         mode: kfold, random or holdout.
         assigned: training tiles given a fold.
-        excluded: training tiles dropped by the exclusion list.
+        excluded: training tiles dropped by the exclusion list or ``exclude_kelp_above``.
         unknown_excluded: ids in the exclusion list that are not in the table.
         strata: training tiles per stratification label.
+        excluded_high_kelp: of ``excluded``, tiles above ``exclude_kelp_above``.
     """
 
     mode: str
@@ -50,6 +51,7 @@ class FoldSummary:
     excluded: int
     unknown_excluded: list[str] = field(default_factory=list)
     strata: dict[str, int] = field(default_factory=dict)
+    excluded_high_kelp: int = 0
 
 
 def read_exclusion_list(path: str | os.PathLike[str]) -> list[str]:
@@ -135,6 +137,39 @@ def _kfold(y: np.ndarray, groups: np.ndarray | None, k: int, seed: int) -> np.nd
     return folds
 
 
+def majority_labels(labels: np.ndarray, groups: np.ndarray) -> pd.Series:
+    """Each group's most common label (ties: the label seen first), indexed by group."""
+    frame = pd.DataFrame({"group": groups, "label": labels})
+    counts = frame.groupby(["group", "label"], sort=False).size().reset_index(name="n")
+    counts = counts.sort_values(["group", "n"], ascending=[True, False], kind="stable")
+    return counts.drop_duplicates("group").set_index("group")["label"]
+
+
+def _majority_kfold(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """The seed's folds: stratified k-fold over AOIs, each labelled by its majority label."""
+    per_group = majority_labels(labels, groups)
+    group_folds = _kfold(per_group.to_numpy(), None, k, seed)
+    lookup = pd.Series(group_folds, index=per_group.index)
+    return lookup.reindex(groups).to_numpy().astype(np.int64)
+
+
+def high_kelp_tiles(frame: pd.DataFrame, limit: float | None) -> np.ndarray:
+    """Rows whose ``kelp_pixels_pct`` is above ``limit`` (none when ``limit`` is None).
+
+    Raises:
+        KelpsegError: ``limit`` is set and the table has no ``kelp_pixels_pct`` column.
+    """
+    if limit is None:
+        return np.zeros(len(frame), dtype=bool)
+    if "kelp_pixels_pct" not in frame.columns:
+        raise KelpsegError(
+            "config key 'exclude_kelp_above': column 'kelp_pixels_pct' is not in the tile "
+            "table (run kelpseg eda stats)"
+        )
+    share = pd.to_numeric(frame["kelp_pixels_pct"], errors="coerce").astype(float)
+    return (share > limit).fillna(False).to_numpy(dtype=bool)
+
+
 def _holdout_parts(fractions: tuple[float, float, float], n_groups: int) -> tuple[int, int, int]:
     parts = min(HOLDOUT_PARTS, n_groups)
     val = max(1, round(fractions[1] * parts))
@@ -186,12 +221,15 @@ def assign_folds(
     ids = out["tile_id"].astype(str)
     unknown = sorted(excluded - set(ids))
     is_train = (out["split"].astype(str) == "train").to_numpy()
-    is_excluded = is_train & ids.isin(excluded).to_numpy()
+    high_kelp = is_train & high_kelp_tiles(out, config.exclude_kelp_above)
+    is_excluded = (is_train & ids.isin(excluded).to_numpy()) | high_kelp
     use = is_train & ~is_excluded
     train = out.loc[use]
     groups = train["aoi_id"].to_numpy()
     _check_counts(len(train), len(np.unique(groups)), config)
-    min_count = config.k if config.mode != "holdout" else HOLDOUT_PARTS
+    majority = config.group_stratification == "majority" and config.mode == "kfold"
+    # The seed merged no rare labels: its AOI-level stratified k-fold only warns about them.
+    min_count = 1 if majority else config.k if config.mode != "holdout" else HOLDOUT_PARTS
     y = stratification_labels(train, config.stratify, config.stratify_bins, min_count)
     subset = np.where(is_train, "train", "test").astype(object)
     subset[is_excluded] = "excluded"
@@ -200,6 +238,8 @@ def assign_folds(
         parts = _holdout(y, groups, config)
         subset[use] = parts
         fold[use] = np.select([parts == "val", parts == "train"], [0, 1], FOLD_UNUSED)
+    elif majority:
+        fold[use] = _majority_kfold(y, groups, config.k, config.seed)
     else:
         fold[use] = _kfold(y, groups if config.mode == "kfold" else None, config.k, config.seed)
     out["fold"] = fold
@@ -211,5 +251,6 @@ def assign_folds(
         int(is_excluded.sum()),
         unknown,
         {str(k): int(v) for k, v in strata.items()},
+        int(high_kelp.sum()),
     )
     return out, summary

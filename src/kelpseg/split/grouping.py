@@ -269,17 +269,24 @@ def group_vectors(
     max_group_size: int | None = None,
     explode_step: float = 0.01,
     pairs: Pairs | None = None,
+    large_groups: str = "explode",
 ) -> Grouping:
     """Group rows whose similarity chains reach ``threshold``; explode groups that are too big.
 
-    A group larger than ``max_group_size`` is regrouped using only its pairs at
-    ``threshold + explode_step``, then ``+ 2 * explode_step`` ... until every part fits or the
-    threshold reaches ``MAX_THRESHOLD``. Rows that are all zero end up alone.
+    With ``large_groups="explode"`` a group larger than ``max_group_size`` is regrouped using
+    only its pairs at ``threshold + explode_step``, then ``+ 2 * explode_step`` ... until every
+    part fits or the threshold reaches ``MAX_THRESHOLD``. With ``"singletons"`` (the seed's
+    rule) every row of such a group becomes a group of its own. Rows that are all zero end up
+    alone.
     """
+    if large_groups not in ("explode", "singletons"):
+        raise KelpsegError(f"unknown large-group rule {large_groups!r}; use explode or singletons")
     if pairs is None:
         pairs = similar_pairs(vectors, threshold)
     n = len(vectors)
     labels = components(n, pairs.i, pairs.j)
+    if large_groups == "singletons":
+        return _split_into_singletons(labels, threshold, max_group_size, len(pairs))
     exploded, rounds, level = 0, 0, threshold
     limit = max_group_size or n + 1
     while level < MAX_THRESHOLD:
@@ -302,3 +309,15 @@ def group_vectors(
         labels = canonical_labels(labels)
     oversize = int((np.bincount(labels, minlength=1) > limit).sum())
     return Grouping(labels, threshold, exploded, oversize, rounds, len(pairs))
+
+
+def _split_into_singletons(
+    labels: np.ndarray, threshold: float, max_group_size: int | None, pairs: int
+) -> Grouping:
+    """Every row of a group above ``max_group_size`` becomes a group of its own."""
+    sizes = np.bincount(labels, minlength=1)
+    over = np.flatnonzero(sizes > (max_group_size or len(labels) + 1))
+    members = np.flatnonzero(np.isin(labels, over))
+    labels = labels.copy()
+    labels[members] = labels.max(initial=-1) + 1 + np.arange(len(members))
+    return Grouping(canonical_labels(labels), threshold, len(over), 0, 0, pairs)

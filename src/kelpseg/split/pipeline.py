@@ -141,6 +141,7 @@ def group_tiles_by_aoi(
         threshold,
         max_group_size=config.max_group_size,
         explode_step=config.explode_step,
+        large_groups=config.large_groups,
     )
     out = aoi_frame(frame, emb.tile_ids, grouping)
     informative = dict(zip(emb.tile_ids.tolist(), emb.informative.tolist(), strict=True))

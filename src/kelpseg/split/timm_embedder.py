@@ -32,7 +32,8 @@ def _device(name: str) -> torch.device:
 
 
 def create_encoder(model_name: str, config: TimmEmbedderConfig) -> torch.nn.Module:
-    """A timm model with one input channel and no classifier (pooled features out).
+    """A timm model with one input channel: pooled features out, or the classifier's outputs
+    with ``config.classifier`` (the seed embedded with ResNet-50's 1,000 ImageNet logits).
 
     Raises:
         KelpsegError: unknown model, or pretrained weights that cannot be loaded.
@@ -44,13 +45,14 @@ def create_encoder(model_name: str, config: TimmEmbedderConfig) -> torch.nn.Modu
         overlay = {"file": str(config.checkpoint)}
     # Random initialisation is seeded so that embeddings (and the cache) are reproducible.
     torch.manual_seed(config.init_seed)
+    head: dict[str, Any] = {} if config.classifier else {"num_classes": 0}
     try:
         model = timm.create_model(
             model_name,
             pretrained=config.pretrained,
-            num_classes=0,
             in_chans=1,
             pretrained_cfg_overlay=overlay,
+            **head,
         )
     except RuntimeError as exc:
         if "Unknown model" in str(exc):

@@ -177,6 +177,28 @@ class SizingConfig(StrictModel):
         return self
 
 
+class SlicingConfig(StrictModel):
+    """Sliced training and overlapped sliced prediction (the seed's SAHI try; off by default).
+
+    ``train``: training crops are ``size`` px slices of the grid whose windows start
+    ``size - overlap`` px apart (the last one shifted to the tile's edge); the sizing below then
+    brings each slice to the network's size (``strategy: resize`` resizes it, as the seed did).
+    ``predict``: validation and prediction run the network on every slice of that grid and
+    average the probabilities where slices overlap (see :mod:`kelpseg.nn.slicing`).
+    """
+
+    train: bool = Field(default=False, description="train on slices of the slice grid")
+    predict: bool = Field(default=False, description="validate and predict by averaged slices")
+    size: int = Field(default=128, ge=8, description="slice side in pixels")
+    overlap: int = Field(default=64, ge=0, description="pixels shared by neighbouring slices")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Self:
+        if self.overlap >= self.size:
+            raise ValueError(f"overlap {self.overlap} must be smaller than size {self.size}")
+        return self
+
+
 class DataConfig(StrictModel):
     """Where training tiles come from and how batches are drawn.
 
@@ -226,6 +248,20 @@ class DataConfig(StrictModel):
         "exactly when such a channel is used with crops",
     )
 
+    slicing: SlicingConfig = Field(default_factory=SlicingConfig)
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     sizing: SizingConfig = Field(default_factory=SizingConfig)
+
+    @model_validator(mode="after")
+    def _slices_are_the_crops(self) -> Self:
+        if not self.slicing.train:
+            return self
+        if self.crop_size not in (None, self.slicing.size):
+            raise ValueError(
+                f"slicing.train crops slices of slicing.size={self.slicing.size}; "
+                f"crop_size={self.crop_size} contradicts it (leave crop_size unset)"
+            )
+        if self.crop_size is None:
+            self.crop_size = self.slicing.size
+        return self

@@ -254,6 +254,8 @@ class KelpDataModule(L.LightningDataModule):
         if cfg.stacked:
             dataset.stacked = StackedChannels(cfg.stacked)
         dataset.context = bool(train and cfg.crop_context)
+        if train and cfg.slicing.train:
+            dataset.slice_overlap = cfg.slicing.overlap
         return dataset
 
     def train_dataloader(self) -> DataLoader[Any]:

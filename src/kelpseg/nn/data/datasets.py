@@ -26,6 +26,7 @@ from torch.utils.data import Dataset, default_collate
 from kelpseg.errors import KelpsegError
 from kelpseg.io.tiles import read_label, read_tile, tile_id_from_path
 from kelpseg.nn.data.store_format import StoreSplit
+from kelpseg.nn.slicing import snap_to_slice
 
 if TYPE_CHECKING:
     from kelpseg.nn.data.stacked import StackedChannels
@@ -98,6 +99,8 @@ class TileDataset(Dataset[dict[str, Any]]):
         # Read whole tiles and hand the crop windows on as "crop" (top, left, size) rows, for
         # channels built on the whole tile (DataConfig.crop_context); set by the data module.
         self.context = False
+        # Overlap of the slice grid crops snap to (DataConfig.slicing.train); None: any origin.
+        self.slice_overlap: int | None = None
         # Stored channels (data.stacked) read into planes after the seven bands, if any.
         self.stacked: StackedChannels | None = None
 
@@ -182,6 +185,9 @@ class TileDataset(Dataset[dict[str, Any]]):
                 self._kelp_pixels[index] = np.flatnonzero(mask).astype(np.int32)
             kelp = self._kelp_pixels[index]
         top, left = crop_origin(kelp, shape, self.crop_size, self.kelp_crop_prob, rng)
+        if self.slice_overlap is not None:
+            top = snap_to_slice(top, shape[0], self.crop_size, self.slice_overlap)
+            left = snap_to_slice(left, shape[1], self.crop_size, self.slice_overlap)
         return slice(top, top + self.crop_size), slice(left, left + self.crop_size)
 
     def _item_shape(self, index: int, window: Window | None) -> tuple[int, int]:
