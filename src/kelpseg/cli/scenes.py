@@ -17,7 +17,7 @@ from kelpseg.scenes.area import read_regions
 from kelpseg.scenes.bands import parse_band_mapping
 from kelpseg.scenes.config import SceneConfig
 from kelpseg.scenes.predict import TilePredictor
-from kelpseg.scenes.runner import SceneRun, run_scene
+from kelpseg.scenes.runner import SceneRun, list_scenes, run_scene, run_scenes
 from kelpseg.scenes.timeseries import area_timeseries, read_dates, write_timeseries
 
 
@@ -76,9 +76,18 @@ def _print_areas(areas: pd.DataFrame) -> None:
 
 def predict_scene(
     scene: Annotated[
-        Path, typer.Argument(help="Stacked GeoTIFF, folder of *_SR_B<n>.TIF files, or prefix.")
+        list[Path],
+        typer.Argument(
+            help="Stacked GeoTIFF, folder of *_SR_B<n>.TIF files, or prefix; several, or a "
+            "folder of scenes, run with one model load."
+        ),
     ],
-    out: Annotated[Path, typer.Option("--out", help="Mask COG to write (kelp.tif).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Mask COG to write (kelp.tif); a folder for several scenes."
+        ),
+    ],
     model: Annotated[
         list[str] | None,
         typer.Option("--model", help="Model package, checkpoint or run; repeat for an ensemble."),
@@ -143,11 +152,32 @@ def predict_scene(
         "threshold": threshold,
     }
     cfg = build_scene_config(config, list(set_ or []), options)
+    scenes = list_scenes(scene, cfg)  # before loading the model: fail fast
     predictor = load_scene_predictor(cfg, threads)
-    run = run_scene(
-        scene, predictor, out, cfg, polygons=polygons, regions=regions, show_progress=not quiet
+    if len(scenes) == 1 and out.suffix.lower() in (".tif", ".tiff"):
+        run = run_scene(
+            scenes[0],
+            predictor,
+            out,
+            cfg,
+            polygons=polygons,
+            regions=regions,
+            show_progress=not quiet,
+        )
+        _print_run(run)
+        return
+    # Several scenes: <out>/<scene>/kelp.tif each, the model loaded once for all of them.
+    runs = run_scenes(
+        scenes,
+        predictor,
+        out,
+        cfg,
+        polygons=polygons.name if polygons else None,
+        regions=regions,
+        show_progress=not quiet,
     )
-    _print_run(run)
+    for run in runs:
+        _print_run(run)
 
 
 def area(
