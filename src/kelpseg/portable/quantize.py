@@ -11,6 +11,7 @@ loses more than the tolerance is refused. Needs ONNX Runtime only (no torch).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -131,6 +132,9 @@ def quantize_graph(
         except Exception:  # a graph the shape inference cannot follow quantizes as it is
             prepared = float_graph
         model = onnx.load(str(prepared))
+        # The quantizer logs a warning per tensor whose type shape inference cannot follow (the
+        # float preprocessing, left alone on purpose): hundreds of lines that say nothing.
+        logging.disable(logging.WARNING)
         try:
             quantize_static(
                 str(prepared),
@@ -150,6 +154,8 @@ def quantize_graph(
         except Exception as exc:  # onnxruntime's quantizer raises many types
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise KelpsegError(f"int8 quantization failed ({first})", float_graph) from exc
+        finally:
+            logging.disable(logging.NOTSET)
 
 
 def _session(graph: Path, threads: int | None) -> ort.InferenceSession:
