@@ -99,6 +99,18 @@ def bound_run(sess: Any) -> Predict:
     return run
 
 
+def gemm_per_cpu_second(size: int = 1024, repeats: int = 10) -> float:
+    """fp32 matrix-product FLOPs per CPU second of this process (all its threads)."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(size, size, generator=gen), torch.randn(size, size, generator=gen)
+    for _ in range(3):
+        a @ b
+    start = time.process_time()
+    for _ in range(repeats):
+        a @ b
+    return repeats * 2 * size**3 / (time.process_time() - start)
+
+
 def timed(
     runtimes: dict[str, Predict], batches: list[np.ndarray], repeats: int
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
@@ -124,24 +136,29 @@ def timed(
 
 
 def report(
-    rates: dict[str, list[float]], cpu: dict[str, list[float]], flops: float, gemm: float
+    rates: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+    flops: float,
+    gemm: float,
+    gemm_cpu: float,
 ) -> None:
     """One line per runtime: median tiles/s (spread), ratio to torch eager, share of the
-    matmul rate; then the same per CPU second."""
+    matmul rate; then the same per CPU second (share of the matmul FLOPs per CPU second)."""
     ref = "torch eager fp32"
 
     def ratio(values: list[float], base: list[float]) -> float:
         return statistics.median(v / b for v, b in zip(values, base, strict=True))
 
     head = f"{'tiles/s':>8} {'spread':>11} {'x eager':>8} {'matmul':>7}"
-    print(f"  {'runtime':<34} {head} {'tiles/cpu-s':>12} {'x eager':>8}")
+    print(f"  {'runtime':<34} {head} {'tiles/cpu-s':>12} {'x eager':>8} {'matmul':>7}")
     for name, values in rates.items():
         med, cmed = statistics.median(values), statistics.median(cpu[name])
         spread = f"{min(values):.2f}-{max(values):.2f}"
         share = 100 * med * flops / gemm
         print(
             f"  {name:<34} {med:8.2f} {spread:>11} {ratio(values, rates[ref]):7.2f}x "
-            f"{share:6.1f}% {cmed:12.3f} {ratio(cpu[name], cpu[ref]):7.2f}x"
+            f"{share:6.1f}% {cmed:12.3f} {ratio(cpu[name], cpu[ref]):7.2f}x "
+            f"{100 * cmed * flops / gemm_cpu:6.1f}%"
         )
 
 
@@ -276,7 +293,11 @@ def main() -> None:
         channels = len(module.config.features.channels)
         flops = forward_flops(module.model, channels, 352)  # 350 px padded to 352
         gemm = matmul_tflops(torch.device("cpu"), torch.float32) * 1e12
-        print(f"{name}: {flops / 1e9:.1f} GFLOP per tile; matmul fp32 {gemm / 1e9:.0f} GFLOP/s")
+        gemm_cpu = gemm_per_cpu_second()
+        print(
+            f"{name}: {flops / 1e9:.1f} GFLOP per tile; matmul fp32 {gemm / 1e9:.0f} GFLOP/s, "
+            f"{gemm_cpu / 1e9:.0f} GFLOP per CPU second"
+        )
         float_pkg = export_model([module], None, "bench", "1", work / "float")
         int8: dict[str, Path] = {}
         if not args.no_int8:
@@ -314,7 +335,7 @@ def main() -> None:
         print(f"load before timing: {load()}")
         rates, cpu = timed(runtimes, batches, args.repeats)
         print(f"load after timing: {load()}")
-        report(rates, cpu, flops, gemm)
+        report(rates, cpu, flops, gemm, gemm_cpu)
         if int8 and "ort fp32 OnnxPredictor (kelpseg)" in rates:
             ref = rates["ort fp32 OnnxPredictor (kelpseg)"]
             for fmt in (f for f in int8 if f"ort int8 {f} OnnxPredictor" in rates):
