@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/scene_memory.py                 # 7,000 x 7,000, 350 px windows
     .venv/bin/python benchmarks/scene_memory.py --size 2000     # quicker
+    .venv/bin/python benchmarks/scene_memory.py --size 1400 --size 2800 --package PKG  # 2 sizes
     .venv/bin/python benchmarks/scene_memory.py --size 7000 --workdir /tmp/scene --keep
 
 1. Writes a crafted Collection 2 Level-2 scene of ``--size`` x ``--size`` pixels strip by strip
@@ -11,6 +12,10 @@
    process, writing the mask and probability COGs, and reports that process's peak RSS
    (``ru_maxrss``) and the peak of Python/numpy allocations (``tracemalloc``) against the
    4 GB budget, next to the size the scene would take if it were held in memory.
+3. Reports windows/s and the seconds spent reading strips (a background thread), in the model
+   and writing rows, as shares of the wall time (reading overlaps the model, so shares can
+   sum past 100%). ``--package`` runs a model package on ONNX Runtime instead of the stand-in;
+   several ``--size`` values run one after the other, so peak memory is compared by size.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -151,15 +157,43 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux, B on macOS
 
 
-def child(prefix: str, out: str, overlap: int | None, batch: int, model: str) -> None:
+class Timed:
+    """Wraps a callable and adds up the seconds spent in it (thread-safe enough: one caller)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def child(
+    prefix: str, out: str, overlap: int | None, batch: int, model: str, package: str | None
+) -> None:
     """Run one prediction and print its measurements as JSON (in a fresh process)."""
     from kelpseg.scenes import open_scene, predict_scene
+    from kelpseg.scenes import predict as scene_predict
+    from kelpseg.scenes.reader import LandsatScene
 
-    predictor = PixelPredictor()
-    if model != "pixel":
+    predictor: Any = PixelPredictor()
+    if package is not None:
+        from kelpseg.portable import OnnxPredictor
+
+        predictor = OnnxPredictor(package, device="cpu", quiet=True)
+    elif model != "pixel":
         import torch
 
         predictor = UnetPredictor("cuda" if torch.cuda.is_available() else "cpu")
+    infer = Timed(predictor.predict_batch)
+    predictor.predict_batch = infer
+    read = Timed(LandsatScene.read)
+    LandsatScene.read = lambda self, window: read(self, window)  # type: ignore[method-assign]
+    write = Timed(scene_predict.StripRasters.write)
+    scene_predict.StripRasters.write = lambda self, *a: write(self, *a)  # type: ignore[method-assign]
     base_rss = _peak_rss()
     tracemalloc.start()
     start = time.perf_counter()
@@ -179,6 +213,9 @@ def child(prefix: str, out: str, overlap: int | None, batch: int, model: str) ->
         json.dumps(
             {
                 "seconds": seconds,
+                "read_s": read.seconds,
+                "infer_s": infer.seconds,
+                "write_s": write.seconds,
                 "device": str(predictor.device),
                 "windows": result.windows,
                 "skipped": result.skipped,
@@ -193,7 +230,10 @@ def child(prefix: str, out: str, overlap: int | None, batch: int, model: str) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=7000, help="scene rows and columns")
+    parser.add_argument(
+        "--size", type=int, action="append", help="scene rows and columns (repeat; 7000)"
+    )
+    parser.add_argument("--package", help="a model package to run (ONNX Runtime, CPU)")
     parser.add_argument("--overlap", type=int, default=None, help="window overlap (tile/4)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
@@ -207,8 +247,16 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("PREFIX", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.overlap, args.batch_size, args.model)
+        child(*args.child, args.overlap, args.batch_size, args.model, args.package)
         return
+    print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    for size in args.size or [7000]:
+        args.size = size
+        run_size(args)
+
+
+def run_size(args: argparse.Namespace) -> None:
+    """Write a scene of ``args.size`` px a side, predict it in a fresh process, report."""
     work = args.workdir or Path(tempfile.mkdtemp(prefix="kelpseg-scene-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -228,12 +276,24 @@ def main() -> None:
         ]
         if args.overlap is not None:
             cmd += ["--overlap", str(args.overlap)]
+        if args.package is not None:
+            cmd += ["--package", args.package]
         run = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         in_memory = args.size**2 * (7 * 2 + 4 + 1)  # raw int16 bands + prob + mask
         mib = 1024**2
+        model = args.package or args.model
         print(
             f"windows {run['windows']} (skipped {run['skipped']}), {run['seconds']:.1f} s, "
-            f"kelp pixels {run['kelp_pixels']:,}, model {args.model} on {run['device']}"
+            f"kelp pixels {run['kelp_pixels']:,}, model {model} on {run['device']}"
+        )
+        wall = run["seconds"]
+        predicted = run["windows"] - sum(run["skipped"].values())
+        print(
+            f"{run['windows'] / wall:.2f} windows/s ({predicted / wall:.2f} predicted/s); "
+            f"time in reading {100 * run['read_s'] / wall:.0f}% (background thread), "
+            f"inference {100 * run['infer_s'] / wall:.0f}%, writing "
+            f"{100 * run['write_s'] / wall:.0f}%, the rest (blend, COG finish) "
+            f"{100 * (wall - run['infer_s'] - run['write_s']) / wall:.0f}% of the wall time"
         )
         print(
             f"peak RSS {run['peak_rss'] / mib:,.0f} MiB (after imports "

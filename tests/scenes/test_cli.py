@@ -19,7 +19,7 @@ from kelpseg.cli import scenes as scenes_cmds
 from kelpseg.config import load_config
 from kelpseg.scenes.config import SceneConfig
 from kelpseg.scenes.synth import SyntheticScene
-from tests.scenes.conftest import PixelPredictor
+from tests.scenes.conftest import PixelPredictor, write_scene
 
 
 @pytest.fixture
@@ -260,3 +260,46 @@ def test_the_old_polygon_crs_key_still_loads_with_a_warning() -> None:
         config = SceneConfig.model_validate({"polygon_crs": "scene"})
     assert config.geojson_crs == "scene"
     assert SceneConfig().geojson_crs == "wgs84"
+
+
+def test_several_scenes_one_model_load_one_output_each(
+    kelpseg: Any, loaded: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    root = tmp_path / "scenes"  # a folder of scene folders: landsat89/, landsat57/
+    for preset in ("landsat89", "landsat57"):
+        write_scene(root, preset)
+    out = tmp_path / "maps"
+    assert kelpseg(["predict-scene", str(root), "-o", str(out), "--model", "a", "--quiet"]) == 0
+    assert len(loaded) == 1  # one model load for both scenes
+    for preset in ("landsat89", "landsat57"):
+        names = sorted(p.name for p in (out / preset).iterdir())
+        assert names == ["kelp.tif", "kelp_area.csv", "kelp_config.yaml", "kelp_summary.json"]
+    # The same scene alone gives the same mask.
+    alone = tmp_path / "alone.tif"
+    argv = ["predict-scene", str(root / "landsat57"), "--out", str(alone), "--model", "a"]
+    assert kelpseg([*argv, "--quiet"]) == 0
+    with rasterio.open(alone) as a, rasterio.open(out / "landsat57" / "kelp.tif") as b:
+        assert (a.read(1) == b.read(1)).all() and (a.read(1) == 1).any()
+
+
+def test_several_scene_paths_listed(
+    kelpseg: Any, loaded: list[dict[str, Any]], scene89: SyntheticScene, tmp_path: Path
+) -> None:
+    scenes = [str(scene89.band_prefix), str(scene89.stack_path)]
+    out = tmp_path / "maps"
+    assert kelpseg(["predict-scene", *scenes, "-o", str(out), "--model", "a", "--quiet"]) == 0
+    assert len(loaded) == 1
+    assert (out / scene89.band_prefix.name / "kelp.tif").is_file()
+    assert (out / scene89.stack_path.stem / "kelp.tif").is_file()
+
+
+def test_folder_without_scenes_is_exit_2(
+    kelpseg: Any,
+    loaded: list[dict[str, Any]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "empty").mkdir()
+    argv = ["predict-scene", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "--model", "a"]
+    assert kelpseg(argv) == 2
+    assert "no scene found" in capsys.readouterr().err and loaded == []

@@ -69,6 +69,23 @@ def export(
     archive: Annotated[
         Path | None, typer.Option(help="Also write the package as this .tar.gz.")
     ] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(
+            help="int8: an int8 graph (static quantization; needs --calibration, --holdout)."
+        ),
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="Tiles the model did not train on (folder or catalog) to calibrate on."),
+    ] = None,
+    holdout: Annotated[
+        Path | None,
+        typer.Option(help="Labelled tiles the model did not train on, to score float vs int8."),
+    ] = None,
+    max_dice_loss: Annotated[
+        float, typer.Option(help="Refuse an int8 graph losing more kelp Dice than this.")
+    ] = 0.005,
 ) -> None:
     """Export a model or ensemble to an ONNX model package with a checksummed manifest."""
     if bool(model) == (ensemble is not None):
@@ -86,6 +103,10 @@ def export(
         "threshold": threshold,
         "tracking_uri": tracking_uri,
         "overwrite": overwrite,
+        "quantize": quantize,
+        "calibration": calibration,
+        "holdout": holdout,
+        "max_dice_loss": max_dice_loss,
     }
     if ensemble is not None:
         folder = export_ensemble(ensemble, name, version, out, **common)
@@ -159,6 +180,14 @@ def _print_manifest(manifest: Manifest, folder: Path) -> None:
         console.print(
             f"export check: max |onnx - torch| {v.max_abs_diff:.2g}, masks differ on "
             f"{v.mask_mismatch_share:.2e} of pixels ({v.tiles} tiles)"
+        )
+    if manifest.quantization is not None:
+        q = manifest.quantization
+        console.print(
+            f"{q.dtype} graph ({q.format}): calibrated on {q.calibration.tiles} tiles of "
+            f"{q.calibration.source}; kelp Dice {q.dice_int8:.4f} (float {q.dice_float:.4f}) on "
+            f"{q.holdout.tiles} held-out tiles of {q.holdout.source}",
+            highlight=False,
         )
 
 

@@ -31,7 +31,7 @@ from kelpseg.scenes.area import read_regions
 from kelpseg.scenes.bands import parse_band_mapping
 from kelpseg.scenes.config import SceneConfig
 from kelpseg.scenes.predict import TilePredictor
-from kelpseg.scenes.runner import SceneRun, run_scene
+from kelpseg.scenes.runner import SceneRun, list_scenes, run_scene, run_scenes
 from kelpseg.scenes.timeseries import area_timeseries, read_dates, write_timeseries
 
 
@@ -95,9 +95,13 @@ def _print_areas(areas: pd.DataFrame) -> None:
 
 def predict_scene(
     scene: Annotated[
-        Path, typer.Argument(help="Stacked GeoTIFF, folder of *_SR_B<n>.TIF files, or prefix.")
+        list[Path],
+        typer.Argument(
+            help="Stacked GeoTIFF, folder of *_SR_B<n>.TIF files, or prefix; several, or a "
+            "folder of scenes, run with one model load."
+        ),
     ],
-    out: Annotated[Path, out_option("Mask COG to write (kelp.tif).")],
+    out: Annotated[Path, out_option("Mask COG to write (kelp.tif); a folder for several scenes.")],
     model: Annotated[
         list[str] | None,
         model_option("Model package, checkpoint or run; repeat for an ensemble."),
@@ -169,14 +173,35 @@ def predict_scene(
         "geojson_crs": geojson_crs,
     }
     cfg = build_scene_config(config, list(set_ or []), options)
+    scenes = list_scenes(scene, cfg)  # before loading the model: fail fast
     predictor = load_scene_predictor(cfg, threads or None, tracking_uri)
     for path in (out, polygons):  # after the inputs' checks, before the long run
         if path is not None:
             refuse_existing(path, overwrite)
-    run = run_scene(
-        scene, predictor, out, cfg, polygons=polygons, regions=regions, show_progress=not quiet
+    if len(scenes) == 1 and out.suffix.lower() in (".tif", ".tiff"):
+        run = run_scene(
+            scenes[0],
+            predictor,
+            out,
+            cfg,
+            polygons=polygons,
+            regions=regions,
+            show_progress=not quiet,
+        )
+        _print_run(run)
+        return
+    # Several scenes: <out>/<scene>/kelp.tif each, the model loaded once for all of them.
+    runs = run_scenes(
+        scenes,
+        predictor,
+        out,
+        cfg,
+        polygons=polygons.name if polygons else None,
+        regions=regions,
+        show_progress=not quiet,
     )
-    _print_run(run)
+    for run in runs:
+        _print_run(run)
 
 
 def area(

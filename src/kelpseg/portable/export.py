@@ -27,11 +27,20 @@ from kelpseg.console import console
 from kelpseg.errors import KelpsegError
 from kelpseg.inference.ensemble import normalise_weights
 from kelpseg.inference.loading import LoadedModel, load_model, validation_score
+from kelpseg.inference.reader import TileSource
 from kelpseg.inference.runner import needs_dem
 from kelpseg.io.tiles import TILE_SIZE
 from kelpseg.nn.module import KelpSegModule
 from kelpseg.portable.graph import PortableEnsemble, min_tile_size, onnx_export
-from kelpseg.portable.manifest import GRAPH_NAME, Manifest, MemberInfo, check_name, write_manifest
+from kelpseg.portable.manifest import (
+    GRAPH_NAME,
+    QUANTIZED_FORMAT,
+    Manifest,
+    MemberInfo,
+    Quantization,
+    check_name,
+    write_manifest,
+)
 from kelpseg.portable.verify import crafted_tiles, verify_export
 
 PathLike = str | os.PathLike[str]
@@ -139,6 +148,50 @@ def _tile_sizes(modules: Sequence[KelpSegModule]) -> tuple[int, int, int | None]
     return tile_size, max(min_tile_size(m.sizer) for m in modules), min(pad_fixed, default=None)
 
 
+def _check_quantize(
+    quantize: str | None, calibration: TileSource | None, holdout: TileSource | None
+) -> None:
+    """Fail before the export, not after it."""
+    if quantize is None:
+        if calibration is not None or holdout is not None:
+            raise KelpsegError("calibration and held-out tiles are for --quantize int8 only")
+        return
+    if quantize != "int8":
+        raise KelpsegError(f"unknown quantization {quantize!r} (int8)", "--quantize")
+    if calibration is None or holdout is None:
+        raise KelpsegError(
+            "--quantize int8 needs --calibration TILES and --holdout TILES (labelled), "
+            "both tiles the model did not train on",
+            "--quantize",
+        )
+
+
+def _quantize(
+    graph: Path,
+    calibration: TileSource,
+    holdout: TileSource,
+    threshold: float,
+    max_dice_loss: float,
+    quant_format: str,
+) -> Quantization:
+    from kelpseg.portable.quantize import quantize_package_graph
+
+    q = quantize_package_graph(
+        graph,
+        calibration,
+        holdout,
+        threshold,
+        max_dice_loss=max_dice_loss,
+        quant_format=quant_format,
+    )
+    console.print(
+        f"int8 graph ({q.format}, calibrated on {q.calibration.tiles} tiles): kelp Dice "
+        f"{q.dice_int8:.4f} vs float {q.dice_float:.4f} on {q.holdout.tiles} held-out tiles",
+        highlight=False,
+    )
+    return q
+
+
 def _place(tmp: Path, out: Path, overwrite: bool) -> None:
     """Move the finished package onto ``out`` (a rename: never a half-written package)."""
     old = None
@@ -170,6 +223,11 @@ def export_model(
     tracking_uri: str | None = None,
     overwrite: bool = False,
     tolerance: float = 1e-4,
+    quantize: str | None = None,
+    calibration: TileSource | None = None,
+    holdout: TileSource | None = None,
+    max_dice_loss: float = 0.005,
+    quant_format: str = "qoperator",
 ) -> Path:
     """Export a model or a weighted ensemble as a model package folder.
 
@@ -187,14 +245,22 @@ def export_model(
         tracking_uri: MLflow store of run ids.
         overwrite: replace an existing package folder.
         tolerance: largest ONNX Runtime vs torch probability difference accepted.
+        quantize: ``int8`` for an int8 graph (static quantization, see
+            :mod:`kelpseg.portable.quantize`); None: float32.
+        calibration: tiles the model did not train on, to calibrate the int8 ranges on.
+        holdout: labelled tiles the model did not train on, to score float and int8 on.
+        max_dice_loss: the most kelp Dice the int8 graph may lose against the float one.
+        quant_format: ``qdq`` or ``qoperator``.
 
     Returns:
         The package folder.
 
     Raises:
         KelpsegError: a bad name, an existing folder, a model that cannot be loaded or exported,
-            or a graph whose output differs from torch by more than ``tolerance``.
+            or a graph whose output differs from torch by more than ``tolerance``, or an
+            int8 graph losing more than ``max_dice_loss`` Dice.
     """
+    _check_quantize(quantize, calibration, holdout)
     for value, what in ((name, "name"), (version, "version")):
         try:
             check_name(value, what)
@@ -240,6 +306,12 @@ def export_model(
                 f"ONNX Runtime differs from torch by {check.max_abs_diff:.3g} "
                 f"(tolerance {tolerance:g}); package not written"
             )
+        quantization = None
+        if quantize is not None:
+            assert calibration is not None and holdout is not None  # _check_quantize
+            quantization = _quantize(
+                tmp / GRAPH_NAME, calibration, holdout, chosen, max_dice_loss, quant_format
+            )
         pairs = enumerate(zip(loaded, w.tolist(), strict=True))
         members = [_member_info(m, wi, i, tmp) for i, (m, wi) in pairs]
         scores = [m.validation_dice for m in members]
@@ -265,6 +337,8 @@ def export_model(
             members=members,
             libraries=_libraries(),
             verification=check,
+            quantization=quantization,
+            format_version=QUANTIZED_FORMAT if quantization is not None else 1,
         )
         write_manifest(manifest, tmp)
         _place(tmp, out, overwrite)

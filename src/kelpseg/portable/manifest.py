@@ -25,7 +25,10 @@ from kelpseg.io.tiles import BAND_NAMES, MISSING, TILE_SIZE
 PathLike = str | os.PathLike[str]
 MANIFEST_NAME = "manifest.json"
 GRAPH_NAME = "model.onnx"
-FORMAT_VERSION = 1
+#: The newest package format this kelpseg reads (2: int8 graphs with a ``quantization`` record;
+#: a float package is still written as format 1, so older kelpseg versions read it).
+FORMAT_VERSION = 2
+QUANTIZED_FORMAT = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _CHUNK = 1 << 20
 
@@ -91,6 +94,36 @@ class Verification(StrictModel):
     provider: str
 
 
+class TileSet(StrictModel):
+    """A set of tiles as the manifest records it: where from, how many, which (a digest)."""
+
+    source: str
+    tiles: int
+    tile_ids_sha256: str
+    first_ids: list[str] = Field(default_factory=list)
+
+
+class Quantization(StrictModel):
+    """How an int8 graph was made, and what it costs in Dice (kelp Dice, all pixels together).
+
+    Attributes:
+        dtype: ``int8``.
+        format: ``qdq`` or ``qoperator`` (ONNX Runtime's quantization formats).
+        calibration: the tiles the activation ranges were calibrated on.
+        holdout: the labelled tiles both graphs were scored on.
+        dice_float, dice_int8: kelp Dice of the float and the int8 graph on ``holdout``.
+        max_dice_loss: the tolerance the int8 graph was accepted under.
+    """
+
+    dtype: str = "int8"
+    format: str
+    calibration: TileSet
+    holdout: TileSet
+    dice_float: float
+    dice_int8: float
+    max_dice_loss: float
+
+
 class Manifest(StrictModel):
     """Everything needed to run and trust a model package (``manifest.json``).
 
@@ -105,10 +138,11 @@ class Manifest(StrictModel):
         needs_dem: whether the models read the DEM band.
         threshold: the decision threshold of the masks (chosen on validation when known).
         metrics: validation metrics of the package as a whole, when known.
+        quantization: how the int8 graph was calibrated and scored (int8 packages only).
         files: relative path -> sha256 of every file of the package but the manifest.
     """
 
-    format_version: int = FORMAT_VERSION
+    format_version: int = 1
     name: str
     version: str
     created: str
@@ -133,6 +167,7 @@ class Manifest(StrictModel):
     members: list[MemberInfo] = Field(min_length=1)
     libraries: dict[str, str] = Field(default_factory=dict)
     verification: Verification | None = None
+    quantization: Quantization | None = None
     files: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("name")

@@ -106,6 +106,10 @@ class OnnxPredictor:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
+        # Idle pool threads sleep rather than spin: spinning burns the cores that reader and
+        # writer threads (and other processes) need; benchmarks/cpu_inference.py measured 17%
+        # more tiles per CPU second without it on a shared 2-core machine (docs/benchmarks.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         graph = folder / manifest.graph
         try:
             self.session = ort.InferenceSession(

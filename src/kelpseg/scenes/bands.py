@@ -153,6 +153,12 @@ def _single(paths: list[Path], what: str, where: Path) -> Path | None:
     return paths[0] if paths else None
 
 
+def band_file_prefixes(folder: Path) -> list[str]:
+    """The product ids of the ``*_SR_B<n>.TIF`` band files in ``folder``, sorted."""
+    names = (_BAND_FILE.match(f.name) for f in folder.glob("*"))
+    return sorted({m["prefix"] for m in names if m})
+
+
 def _band_files(path: Path) -> tuple[str, dict[int, Path]]:
     """Product id and ``{band number: file}`` of the band files at ``path`` (folder or prefix)."""
     folder, wanted = (path, None) if path.is_dir() else (path.parent, path.name)
