@@ -23,7 +23,7 @@ SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console"})
 SKIP_CATEGORIES: dict[str, str] = {
     "gpu": "needs one or more CUDA GPUs",
     "network": "needs the internet, other machines or a server (database, scheduler, Slurm)",
-    "hours": "runs for hours on a CPU",
+    "long": "runs for tens of minutes or hours on a CPU",
     "ci": "a make target that CI or the release check runs itself",
 }
 

@@ -82,7 +82,7 @@ def test_console_blocks_keep_commands_and_drop_output() -> None:
         ("<!-- docs-test: setup: ls -->\n", "no shell block follows"),
         ("<!-- docs-test: skip gpu: a -->\n```python\nx\n```\n", "not a shell block"),
         (
-            "<!-- docs-test: skip gpu: a -->\n<!-- docs-test: skip hours: b -->\n```bash\nx\n```\n",
+            "<!-- docs-test: skip gpu: a -->\n<!-- docs-test: skip long: b -->\n```bash\nx\n```\n",
             "a second skip marker",
         ),
         ("text <!-- docs-test: skip gpu: inline --> more\n", "whole-line HTML comment"),
