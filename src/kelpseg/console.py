@@ -13,6 +13,8 @@ from rich.progress import (
 )
 
 console = Console()
+# Piped to a file or a program, a line is never wrapped: a path split over lines breaks scripts.
+console.soft_wrap = not console.is_terminal
 err_console = Console(stderr=True)
 
 

@@ -84,3 +84,18 @@ def test_cli_compare_exit_codes(tmp_path: Path) -> None:
     assert main(["bench", "compare", str(old), str(worse)]) == 1
     assert main(["bench", "compare", str(old), str(worse), "--tolerance", "0.6"]) == 0
     assert main(["bench", "compare", str(old), str(tmp_path / "absent.json")]) == 2
+
+
+def test_cli_compare_json_is_the_only_stdout(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    old = report({"train.a": (100.0, 200.0), "train.b": (0.0, 1.0)}).save(tmp_path / "old.json")
+    worse = report({"train.a": (50.0, 200.0), "train.b": (1.0, 1.0)}).save(tmp_path / "w.json")
+    capsys.readouterr()
+    assert main(["bench", "compare", str(old), str(worse), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)  # strict JSON: no NaN for train.b's change
+    assert {(r["figure"], r["metric"]) for r in result["regressions"]} == {
+        ("train.a", "value"),
+        ("train.a", "ratio"),
+    }
+    change = next(c for c in result["changes"] if c["figure"] == "train.a")
+    assert change["old"] == 100.0 and change["new"] == 50.0 and change["regression"] is True
+    assert {c["relative"] for c in result["changes"] if c["figure"] == "train.b"} == {None}

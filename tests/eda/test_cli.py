@@ -37,7 +37,7 @@ def data(tmp_path: Path) -> Path:
 def test_stats_plot_report_chain(kelpseg, data: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "eda"
     argv = ["eda", "stats", str(data), "--out", str(out), "--workers", "2", "--quiet"]
-    assert kelpseg([*argv, "--set", "tile_size=0", "--no-plots"]) == 0
+    assert kelpseg([*argv, "--set", "tile_size=0", "--no-plots"]) == 1  # a tile was skipped
     printed = capsys.readouterr().out
     assert "4 tiles, 1 failed" in printed
     assert "BAD01" in printed

@@ -56,7 +56,7 @@ def test_stats_command_writes_json_and_resolved_config(cli: typer.Typer, dataset
             "fill_value=zero",
             "--device",
             "cpu",
-            "--no-progress",
+            "--quiet",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -75,7 +75,7 @@ def test_stats_command_reads_a_catalog_and_a_split(cli: typer.Typer, dataset: Pa
     before = torch.get_num_threads()
     try:
         args = ["stats", str(catalog), "--out", str(out), "--split", "test", "--channels", "DEMWM"]
-        result = runner.invoke(cli, [*args, "--threads", "1", "--no-progress"])
+        result = runner.invoke(cli, [*args, "--threads", "1", "--quiet"])
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

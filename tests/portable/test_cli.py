@@ -44,8 +44,8 @@ def test_models_add_list_show_remove(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["models", "show", "nope@1.0"], "unknown model nope@1.0"),
-        (["models", "remove", "nope"], "unknown model nope"),
+        (["models", "show", "nope@1.0"], "no model named nope@1.0; see `kelpseg models list`"),
+        (["models", "remove", "nope"], "no model named nope"),
         (["models", "add", "/no/such/place"], "no such package"),
     ],
 )

@@ -144,16 +144,18 @@ def test_light_cli_lists_every_command_and_names_the_missing_extras(tmp_path: Pa
     ckpt.write_bytes(b"a checkpoint needs torch")
     _light_dataset(tmp_path / "data")
     predict = ["predict", "--model", str(ckpt), "--tiles", str(tmp_path / "data"), "--out", "p"]
-    chain = [["--help"], ["tabular", "build"], predict]
+    unknown = [*predict[:2], "kelp-unet", *predict[3:]]  # a model name nothing installed
+    chain = [["--help"], ["tabular", "build"], predict, unknown]
     done = run_light(CHAIN, json.dumps(chain))
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.split("codes", 1)[1]) == [0, 2, 2]
+    assert json.loads(done.stdout.split("codes", 1)[1]) == [0, 2, 2, 2]
     for command in ("predict", "predict-scene", "submit", "train", "models"):
         assert f" {command} " in done.stdout
     errors = [" ".join(line.split()) for line in done.stderr.strip().splitlines()]
-    assert "Traceback" not in done.stderr and len(errors) == 2
+    assert "Traceback" not in done.stderr and len(errors) == 3
     assert errors[0].endswith("pip install 'kelpseg[tabular]'")
     assert errors[1].endswith("pip install 'kelpseg[train]'")
+    assert errors[2] == "error: no model named kelp-unet; see `kelpseg models list`"
 
 
 def test_light_entry_point_train_is_one_line_naming_the_extra(tmp_path: Path) -> None:

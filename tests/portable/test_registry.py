@@ -77,12 +77,13 @@ def test_latest_version_is_used_when_none_is_given(tmp_path: Path, registry_root
 def test_unknown_name_or_version_is_one_clear_line(
     light_package: Path, registry_root: Path
 ) -> None:
-    with pytest.raises(KelpsegError, match=r"unknown model nope@1 \(installed in .*: none\)"):
+    message = r"no model named nope@1; see `kelpseg models list` \(installed in .*: none\)"
+    with pytest.raises(KelpsegError, match=message):
         registry.resolve("nope@1")
     registry.add(light_package, show_progress=False)
     with pytest.raises(KelpsegError, match=r"installed versions of light: \['1.0'\]"):
         registry.show("light@2.0")
-    with pytest.raises(KelpsegError, match="unknown model"):
+    with pytest.raises(KelpsegError, match="no model named other"):
         registry.remove("other")
 
 

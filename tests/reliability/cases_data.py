@@ -84,7 +84,7 @@ def _eda_wrong_type(env: Env) -> Case:
 def _stats_unknown_channel(env: Env) -> Case:
     out = env.out("stats", "stats.json")
     args = ["stats", str(env.split), "--channels", "R,NOPE", "--out", str(out / "stats.json")]
-    return Case([*args, "--no-progress", "--device", "cpu"], "channels", "NOPE", out)
+    return Case([*args, "--quiet", "--device", "cpu"], "channels", "NOPE", out)
 
 
 @case("truncated GeoTIFF", "stats")
@@ -92,7 +92,8 @@ def _stats_truncated(env: Env) -> Case:
     root, bad = damaged_dataset(env, "truncated")
     out = env.out("stats", "stats.json")
     args = ["stats", str(root), "--channels", "R,NIR", "--out", str(out / "stats.json")]
-    return Case([*args, "--no-progress", "--device", "cpu"], str(bad), "GeoTIFF", out)
+    args += ["--overwrite"]  # the earlier stats.json is in the way: the bad tile must stop it
+    return Case([*args, "--quiet", "--device", "cpu"], str(bad), "GeoTIFF", out)
 
 
 @case("statistics table is not parquet", "split")
@@ -100,7 +101,8 @@ def _split_not_parquet(env: Env) -> Case:
     stats = env.tmp / "tile_stats.parquet"
     stats.write_text("tile_id,split\nA,train\n")
     out = env.out("split", "split.parquet")
-    return Case(["split", str(stats), "--out", str(out), "--quiet"], str(stats), "parquet", out)
+    args = ["split", str(stats), "--out", str(out), "--quiet", "--overwrite"]
+    return Case(args, str(stats), "parquet", out)
 
 
 @case("statistics table lacks columns", "split")
@@ -108,7 +110,8 @@ def _split_missing_columns(env: Env) -> Case:
     stats = env.tmp / "tile_stats.parquet"
     pd.read_parquet(env.split)[["tile_id", "split"]].to_parquet(stats)
     out = env.out("split", "split.parquet")
-    return Case(["split", str(stats), "--out", str(out), "--quiet"], str(stats), "column", out)
+    args = ["split", str(stats), "--out", str(out), "--quiet", "--overwrite"]
+    return Case(args, str(stats), "column", out)
 
 
 # -- prepare ----------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def _train_resume_other_channels(env: Env) -> Case:
 def _predict_args(env: Env, out: Path, model: str, tiles: Path | None = None) -> list[str]:
     tiles = tiles or env.data / "test_satellite"
     args = ["predict", "-m", model, "--tiles", str(tiles), "--out", str(out)]
-    return [*args, "--device", "cpu", "--num-workers", "0", "--quiet"]
+    return [*args, "--device", "cpu", "--set", "num_workers=0", "--quiet"]
 
 
 @case("MLflow run id that does not exist", "predict")

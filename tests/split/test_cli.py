@@ -98,3 +98,23 @@ except MissingExtraError as exc:
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'kelpseg[data]'" in out.stdout
+
+
+def test_json_summary_and_overwrite(  # type: ignore[no-untyped-def]
+    kelpseg, stats_file: Path, tmp_path: Path, capsys
+) -> None:
+    import json
+
+    out = tmp_path / "split"
+    argv = ["split", str(stats_file), "--out", str(out), "--set", "k=3", "--quiet"]
+    assert kelpseg([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["mode"] == "kfold" and summary["split"] == str(out / "split.parquet")
+    assert summary["groups"]["tiles"] == len(pd.read_parquet(out / "split.parquet"))
+    before = (out / "split.parquet").read_bytes()
+    assert kelpseg([*argv, "--set", "k=2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {out / 'split.parquet'} exists; pass --overwrite"
+    )
+    assert (out / "split.parquet").read_bytes() == before
+    assert kelpseg([*argv, "--set", "k=2", "--overwrite"]) == 0

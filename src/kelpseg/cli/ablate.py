@@ -7,18 +7,16 @@ from typing import Annotated
 
 import typer
 
+from kelpseg.cli.options import Overrides, Quiet, config_option, out_option
 from kelpseg.console import console
 
 
 def ablate(
-    config: Annotated[Path, typer.Option("--config", help="Base training config YAML.")],
+    config: Annotated[Path, config_option("Base training config YAML.")],
     vary: Annotated[Path, typer.Option("--vary", help="Ablation spec YAML (variants, seeds).")],
-    out: Annotated[Path, typer.Option(help="Ablation folder (runs, ablation.csv, ablation.md).")],
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override for every run, key.sub=value (repeatable)."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    out: Annotated[Path, out_option("Ablation folder (runs, ablation.csv, ablation.md); resumed.")],
+    set_: Overrides = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train the base and every variant; print the table of val Dice and gains over base."""
     from kelpseg.ablate import load_spec, run_ablation

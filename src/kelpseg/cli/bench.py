@@ -6,11 +6,14 @@ of the CLI starts fast.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from kelpseg.cli.options import Json, Overwrite, Threads, config_option, out_option, split_list
+from kelpseg.cli.output import print_json, refuse_existing, show_table
 from kelpseg.console import console
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich")
@@ -28,7 +31,7 @@ SuiteOption = Annotated[
 def _suites(values: list[str] | None) -> list[str]:
     from kelpseg.bench.config import SUITES
 
-    names = [n.strip() for v in (values or ["all"]) for n in v.split(",") if n.strip()]
+    names = split_list(values or ["all"])
     return list(SUITES) if "all" in names else list(dict.fromkeys(names))
 
 
@@ -40,17 +43,17 @@ def bench(
     quick: Annotated[
         bool, typer.Option("--quick", help="Tiny sizes and a small model (about a minute).")
     ] = False,
-    out: Annotated[Path, typer.Option(help="Results JSON.")] = Path("bench-results.json"),
+    out: Annotated[Path, out_option("Results JSON.")] = Path("bench-results.json"),
     config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="Training config YAML the train suite measures."),
+        Path | None, config_option("Training config YAML the train suite measures.")
     ] = None,
     repeats: Annotated[int, typer.Option(help="Timed repeats (figures are medians).")] = 5,
     warmup: Annotated[int, typer.Option(help="Untimed repeats first.")] = 1,
     steps: Annotated[int | None, typer.Option(help="Training steps per timed window.")] = None,
     warmup_steps: Annotated[int | None, typer.Option(help="Untimed training steps first.")] = None,
     workdir: Annotated[Path | None, typer.Option(help="Keep generated data here.")] = None,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads (0: default).")] = 0,
+    threads: Threads = 0,
+    overwrite: Overwrite = False,
 ) -> None:
     """Measure each figure beside its floor in the same run; print the ratios; write JSON."""
     if ctx.invoked_subcommand is not None:
@@ -75,6 +78,7 @@ def bench(
         },
     )
 
+    refuse_existing(out, overwrite)
     report = run_bench(settings, out, on_suite=print_suite)
     env = report.environment
     where = (env.get("gpu") or {}).get("name") or f"{env['cpu']} ({env['cores']} cores)"
@@ -89,6 +93,7 @@ def compare(
     metric: Annotated[
         str, typer.Option(help="value, ratio or both: which numbers must not drop.")
     ] = "both",
+    json_: Json = False,
 ) -> None:
     """Print each figure's change; exit code 1 when one dropped beyond the tolerance."""
     from kelpseg.bench import BenchReport, compare_results, comparison_table
@@ -103,7 +108,24 @@ def compare(
         tolerance,
         metrics,  # type: ignore[arg-type]
     )
-    console.print(comparison_table(result))
+    if json_:
+        changes = [{**asdict(c), "relative": c.relative} for c in result.changes]
+        print_json(
+            {
+                "tolerance": result.tolerance,
+                "changes": changes,
+                "regressions": [
+                    {"figure": c.figure, "metric": c.metric} for c in result.regressions
+                ],
+                "missing": result.missing,
+                "added": result.added,
+                "warnings": result.warnings,
+            }
+        )
+        if result.regressions:
+            raise typer.Exit(1)
+        return
+    show_table(comparison_table(result))
     for line in result.warnings:
         console.print(f"[yellow]warning[/]: {line}")
     for name in result.missing:

@@ -8,70 +8,85 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import (
+    Overrides,
+    Overwrite,
+    Quiet,
+    Workers,
+    config_option,
+    dask_scheduler,
+    out_option,
+    overwrite_option,
+    scheduler_option,
+    split_list,
+)
+from kelpseg.cli.output import refuse_existing, show_table
 from kelpseg.config import load_config, save_config
 from kelpseg.console import console
 from kelpseg.eda.config import EdaConfig
 from kelpseg.eda.plots import describe_table
-from kelpseg.eda.report import write_report
-from kelpseg.eda.runner import CONFIG_FILE, run_stats
+from kelpseg.eda.report import REPORT_FILE, write_report
+from kelpseg.eda.runner import CONFIG_FILE, STATS_FILE, run_stats
 from kelpseg.eda.tile_plots import plot_tiles
 from kelpseg.io.catalog import build_catalog
 
 app = typer.Typer(no_args_is_help=True, help="Exploratory data analysis of a tile dataset.")
 
 DataDir = Annotated[Path, typer.Argument(help="Dataset folder (download layout or flat folder).")]
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="EDA config YAML.")]
-Overrides = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Config override key.sub=value (repeatable)."),
-]
+ConfigFile = Annotated[Path | None, config_option("EDA config YAML.")]
 Metadata = Annotated[Path | None, typer.Option(help="Metadata CSV naming the files.")]
-Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
 
 
 def stats(
     data_dir: DataDir,
-    out: Annotated[Path, typer.Option(help="Output folder.")],
-    scheduler: Annotated[
-        str | None, typer.Option(help="Existing Dask scheduler, e.g. tcp://host:8786.")
-    ] = None,
-    workers: Annotated[int, typer.Option(help="Local Dask workers (0 = all cores).")] = 0,
+    out: Annotated[Path, out_option("Output folder.")],
+    scheduler: Annotated[str, scheduler_option("local")] = "local",
+    workers: Workers = 0,
     plots: Annotated[bool, typer.Option(help="Also save distribution plots.")] = True,
     config: ConfigFile = None,
     overrides: Overrides = None,
     metadata: Metadata = None,
+    overwrite: Annotated[
+        bool, overwrite_option("Recompute a finished run (an interrupted one resumes anyway).")
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Compute per-tile statistics on Dask and save them as parquet with summaries."""
+    """Compute per-tile statistics on Dask and save them as parquet with summaries.
+
+    Exit code 1 when tiles were skipped (listed in OUT/failures.csv).
+    """
     cfg = load_config(EdaConfig, config, overrides)
+    refuse_existing(Path(out) / STATS_FILE, overwrite)
     run = run_stats(
         data_dir,
         out,
         cfg,
-        scheduler=scheduler,
+        scheduler=dask_scheduler(scheduler, sync=NotImplemented, local=None, command="eda stats"),
         workers=workers or None,
         metadata=metadata,
         plots=plots,
         show_progress=not quiet,
     )
-    console.print(describe_table(run.describe, "all"))
+    show_table(describe_table(run.describe, "all"))
     if len(run.failures):
         table = Table(title=f"{len(run.failures)} tiles failed")
         table.add_column("tile_id")
         table.add_column("error", overflow="fold")
         for row in run.failures.head(20).itertuples(index=False):
             table.add_row(str(row.tile_id), str(row.error))
-        console.print(table)
+        show_table(table)
     if run.catalog_problems:
         console.print(f"[yellow]{run.catalog_problems} catalog problems[/] (run kelpseg validate)")
     console.print(
         f"{len(run.stats)} tiles, {len(run.failures)} failed; statistics written to {out}"
     )
+    if len(run.failures):
+        raise typer.Exit(1)
 
 
 def plot(
     data_dir: DataDir,
-    out: Annotated[Path, typer.Option(help="Output folder for the PNGs.")],
+    out: Annotated[Path, out_option("Output folder for the PNGs.")],
     tiles: Annotated[
         list[str] | None,
         typer.Option(help="Tile ids to plot (repeatable or comma-separated)."),
@@ -84,14 +99,18 @@ def plot(
     config: ConfigFile = None,
     overrides: Overrides = None,
     metadata: Metadata = None,
+    overwrite: Annotated[
+        bool, overwrite_option("Write into a folder that already holds plots.")
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Plot tiles: composites, DEM, QA, NDVI and kelp mask; exit 1 if a tile failed."""
     cfg = load_config(EdaConfig, config, overrides)
     if channels is not None:
-        cfg.plots.channels = [c.strip() for c in channels.split(",") if c.strip()]
-    ids = [t.strip() for item in tiles or [] for t in item.split(",") if t.strip()]
+        cfg.plots.channels = split_list([channels])
+    ids = split_list(tiles)
     catalog = build_catalog(data_dir, metadata)
+    refuse_existing(Path(out), overwrite)
     written, errors = plot_tiles(
         catalog.tiles,
         out,
@@ -111,11 +130,10 @@ def plot(
 
 def report(
     stats_dir: Annotated[Path, typer.Argument(help="Output folder of 'kelpseg eda stats'.")],
-    out: Annotated[
-        Path | None, typer.Option(help="HTML file (default: STATS_DIR/report.html).")
-    ] = None,
+    out: Annotated[Path | None, out_option("HTML file (default: STATS_DIR/report.html).")] = None,
     config: ConfigFile = None,
     overrides: Overrides = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Write one self-contained HTML report: tables, distributions and a tile gallery."""
@@ -124,6 +142,7 @@ def report(
         saved = Path(stats_dir) / CONFIG_FILE
         base = config if config is not None else (saved if saved.is_file() else None)
         cfg = load_config(EdaConfig, base, overrides)
+    refuse_existing(out or Path(stats_dir) / REPORT_FILE, overwrite)
     target = write_report(stats_dir, out, cfg, show_progress=not quiet)
     console.print(f"report written to {target}")
 

@@ -8,9 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from kelpseg.cli.options import Overrides, Overwrite, config_option, out_option
+from kelpseg.cli.output import refuse_existing
 from kelpseg.config import apply_overrides, read_yaml, validate_config
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError
+
+SPEC_FILE = "ensemble.yaml"
 
 app = typer.Typer(no_args_is_help=True, help="Ensembles of saved predictions.")
 
@@ -30,9 +34,9 @@ def _folds(items: list[int] | None) -> list[int] | None:
 
 def select(
     catalog: Annotated[Path | None, typer.Option(help="Split catalog (labels, folds).")] = None,
-    out: Annotated[
-        Path, typer.Option(help="Output folder (ensemble.yaml, selection.json).")
-    ] = Path("ensemble"),
+    out: Annotated[Path, out_option("Output folder (ensemble.yaml, selection.json).")] = Path(
+        "ensemble"
+    ),
     member: Annotated[
         list[str] | None,
         typer.Option(help="Member predictions: DIR, DIR1,DIR2 or NAME=DIR1,DIR2; repeat."),
@@ -43,10 +47,9 @@ def select(
     report_fold: Annotated[
         list[int] | None, typer.Option(help="Fold(s) the gain is reported on; repeat.")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="SelectionConfig YAML.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Config override key.sub=value.")
-    ] = None,
+    config: Annotated[Path | None, config_option("SelectionConfig YAML.")] = None,
+    set_: Overrides = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Greedy selection with replacement + weight optimisation, threshold tuned jointly."""
     from kelpseg.inference.selection_run import SelectionConfig, run_selection
@@ -58,6 +61,7 @@ def select(
     flags["report_folds"] = _folds(report_fold)
     data.update({k: v for k, v in flags.items() if v is not None})
     cfg = validate_config(SelectionConfig, data, str(config) if config else "command line")
+    refuse_existing(Path(out) / SPEC_FILE, overwrite)
     result = run_selection(cfg, out)
     rep = result.report
     for name, weight in rep["weights"].items():
@@ -73,8 +77,8 @@ def select(
         f"report fold(s) {cfg.report_folds}: ensemble Dice {honest['ensemble_dice']:.4f}, "
         f"best single {honest['best_single_dice']:.4f}, gain {honest['gain']:+.4f}"
     )
-    console.print(f"ensemble spec: {result.out_dir / 'ensemble.yaml'} (kelpseg predict --config)")
-    spec_path = shlex.quote(str(result.out_dir / "ensemble.yaml"))
+    console.print(f"ensemble spec: {result.out_dir / SPEC_FILE} (kelpseg predict --config)")
+    spec_path = shlex.quote(str(result.out_dir / SPEC_FILE))
     console.print(
         f"export it: kelpseg export --ensemble {spec_path} --name NAME --version 1.0.0 --out DIR",
         highlight=False,

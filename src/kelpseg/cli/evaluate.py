@@ -9,12 +9,16 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import Json, Overrides, Overwrite, Quiet, config_option, out_option
+from kelpseg.cli.output import print_json, refuse_existing, show_table
 from kelpseg.config import load_config, parse_override, read_yaml, validate_config
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError
 from kelpseg.evaluation.compare import format_table
 from kelpseg.evaluation.config import EvaluateConfig, ThresholdSweep
 from kelpseg.evaluation.runner import run_evaluation
+
+REPORT_JSON = "metrics.json"  # the report's own file: an earlier evaluation is in OUT
 
 
 def parse_postprocess(items: list[str]) -> list[dict[str, Any]]:
@@ -62,7 +66,7 @@ def evaluate(
         Path,
         typer.Option(help="Labels: dataset folder, catalog parquet, or folder of *_kelp.tif."),
     ],
-    out: Annotated[Path, typer.Option(help="Output folder for the report.")] = Path("evaluation"),
+    out: Annotated[Path, out_option("Output folder for the report.")] = Path("evaluation"),
     thresholds: Annotated[
         str | None, typer.Option(help="Threshold sweep start:stop:step (default 0.3:0.7:0.01).")
     ] = None,
@@ -82,13 +86,13 @@ def evaluate(
     kind: Annotated[
         str | None, typer.Option(help="Read 'auto' (probabilities first), 'prob' or 'mask'.")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="EvaluateConfig YAML file.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Config override key.sub=value.")
-    ] = None,
+    config: Annotated[Path | None, config_option("EvaluateConfig YAML file.")] = None,
+    set_: Overrides = None,
     run_id: Annotated[str | None, typer.Option(help="MLflow run to log into.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    json_: Json = False,
 ) -> None:
     """Score predictions (global Dice and more), sweep thresholds, write the HTML report."""
     overrides = list(set_ or [])
@@ -105,6 +109,7 @@ def evaluate(
     if updates:
         data = {**cfg.model_dump(mode="json"), **updates}
         cfg = validate_config(EvaluateConfig, data, "command line")
+    refuse_existing(Path(out) / REPORT_JSON, overwrite)
     run = run_evaluation(
         pred_dir,
         labels,
@@ -116,6 +121,22 @@ def evaluate(
         tracking_uri=tracking_uri,
         show_progress=not quiet,
     )
+    if json_:
+        comparison = run.comparison
+        print_json(
+            {
+                "threshold": cfg.threshold,
+                "metrics": run.result.metrics,
+                "best_threshold": run.result.best_threshold,
+                "best_dice": run.result.best_dice,
+                "comparison": None
+                if comparison is None
+                else comparison.astype(object).where(comparison.notna(), None).to_dict("records"),
+                "report": run.paths.html,
+                "run_id": run_id,
+            }
+        )
+        return
     _print_summary(run.result.metrics, run.result.best_threshold, run.result.best_dice, cfg)
     if run.comparison is not None:
         _print_comparison(run.comparison)
@@ -134,7 +155,7 @@ def _print_comparison(comparison: pd.DataFrame) -> None:
         table.add_column(header, justify="right", no_wrap=True)
     for row in shown.to_dict(orient="records"):
         table.add_row(str(row["variant"]), *(str(row[col]) for col in columns))
-    console.print(table)
+    show_table(table)
 
 
 def _print_summary(metrics: dict[str, Any], best_t: float, best_d: float, cfg: Any) -> None:
@@ -150,4 +171,4 @@ def _print_summary(metrics: dict[str, Any], best_t: float, best_d: float, cfg: A
         f"{best_t:g}",
         f"{best_d:.4f}",
     )
-    console.print(table)
+    show_table(table)

@@ -13,6 +13,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import (
+    Overrides,
+    Overwrite,
+    Quiet,
+    Threads,
+    config_option,
+    dask_scheduler,
+    out_option,
+    scheduler_option,
+)
+from kelpseg.cli.output import refuse_existing, show_table
 from kelpseg.config import load_config, save_config, validate_config
 from kelpseg.console import console
 from kelpseg.errors import MissingExtraError
@@ -29,29 +40,22 @@ def _require_features() -> None:
 
 def stats(
     source: Annotated[Path, typer.Argument(help="Dataset folder, or a catalog parquet.")],
-    out: Annotated[Path, typer.Option(help="Where to write the statistics JSON.")] = Path(
-        "stats.json"
-    ),
+    out: Annotated[Path, out_option("Where to write the statistics JSON.")] = Path("stats.json"),
     channels: Annotated[
         str | None, typer.Option(help="Comma-separated channels (default: the config's).")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="FeatureConfig YAML file.")] = None,
-    overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")
-    ] = None,
+    config: Annotated[Path | None, config_option("FeatureConfig YAML file.")] = None,
+    overrides: Overrides = None,
     split: Annotated[str, typer.Option(help="Tiles to use: train, test or all.")] = "train",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Tiles per batch.")] = 8,
     quantile_bins: Annotated[
         int, typer.Option(help="Histogram buckets per power of two (error 1/(2*bins)).")
     ] = 256,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Dask scheduler address, or 'local'.")
-    ] = None,
-    threads: Annotated[
-        int, typer.Option(help="CPU threads for torch (0 = torch's default; 1 on busy hosts).")
-    ] = 0,
-    show_progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    scheduler: Annotated[str, scheduler_option("sync")] = "sync",
+    threads: Threads = 0,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
 ) -> None:
     """Compute per-channel band statistics in one streaming pass and write them as JSON."""
     _require_features()
@@ -68,18 +72,19 @@ def stats(
         names = [c.strip() for c in channels.split(",") if c.strip()]
         cfg = validate_config(FeatureConfig, {**cfg.model_dump(), "channels": names}, "--channels")
     tiles = dataset_tiles(source, split)
+    refuse_existing(out, overwrite)  # after the cheap checks of the inputs, before the work
     result = compute_band_stats(
         tiles,
         cfg,
         device=device,
         batch_size=batch_size,
         quantile_bins=quantile_bins,
-        scheduler=scheduler,
-        show_progress=show_progress,
+        scheduler=dask_scheduler(scheduler, sync=None, local="local", command="stats"),
+        show_progress=not quiet,
     )
     result.to_json(out)
     save_config(cfg, out.with_name(f"{out.stem}.features.yaml"))
-    console.print(_summary(result, cfg.quantiles))
+    show_table(_summary(result, cfg.quantiles))
     console.print(
         f"band statistics of {len(cfg.channels)} channels over {len(tiles)} tiles written to {out}"
     )
@@ -118,5 +123,5 @@ def channels(
     shown = [e for e in INDICES.values() if source is None or e.source == source]
     for entry in shown:
         table.add_row(entry.name, entry.source, " ".join(entry.bands), entry.formula)
-    console.print(table)
+    show_table(table)
     console.print(f"{len(shown)} indices" + ("" if source else f" + {len(BASE_BANDS)} bands"))

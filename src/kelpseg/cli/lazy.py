@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from kelpseg.errors import MissingExtraError
 
@@ -49,12 +49,14 @@ class LazySpec:
     """A command registered by name: ``target`` is ``"module:attribute"`` (function or Typer).
 
     ``extra`` is the extra the command needs (None: core); it is named when a module is missing.
+    ``panel`` is the help panel that lists it (data, training, prediction ...).
     """
 
     name: str
     target: str
     help: str
     extra: str | None = None
+    panel: str | None = None
 
 
 def missing_extra(exc: ImportError, wanted: str | None = None) -> str | None:
@@ -101,18 +103,31 @@ def load_command(spec: LazySpec) -> Any:
     holder = typer.Typer(add_completion=False, rich_markup_mode="rich")
     holder.callback()(_nothing)
     if isinstance(target, typer.Typer):
-        holder.add_typer(target, name=spec.name, help=spec.help)
+        holder.add_typer(target, name=spec.name, help=spec.help, rich_help_panel=spec.panel)
     else:
-        holder.command(spec.name, help=spec.help)(target)
+        holder.command(spec.name, help=spec.help, rich_help_panel=spec.panel)(target)
     group = cast(TyperGroup, typer.main.get_command(holder))
     return group.commands[spec.name]
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """No ``<bool>`` placeholder after a flag: a flag takes no value."""
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+# Typer writes every option's type after its name, flags included; help of every kelpseg
+# command (eager or lazy) goes through this class, so one override covers them all.
+_display_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
 class DeferredCommand(TyperCommand):
     """Stands in for a command in listings; parsing its arguments loads the real one."""
 
     def __init__(self, spec: LazySpec) -> None:
-        super().__init__(spec.name, help=spec.help, add_help_option=False)
+        super().__init__(
+            spec.name, help=spec.help, add_help_option=False, rich_help_panel=spec.panel
+        )
         self.spec = spec
 
     def make_context(
@@ -128,9 +143,17 @@ class LazyCommands:
     def __init__(self) -> None:
         self.specs: dict[str, LazySpec] = {}
 
-    def add(self, name: str, target: str, help: str, extra: str | None = None) -> None:
+    def add(
+        self,
+        name: str,
+        target: str,
+        help: str,
+        extra: str | None = None,
+        *,
+        panel: str | None = None,
+    ) -> None:
         """Register ``kelpseg NAME``: ``target`` is ``"kelpseg.cli.module:function_or_app"``."""
-        self.specs[name] = LazySpec(name, target, help, extra)
+        self.specs[name] = LazySpec(name, target, help, extra, panel)
 
     def extra_of(self, args: list[str]) -> str | None:
         """The extra the command named in ``args`` declares (None: core or no command)."""

@@ -12,6 +12,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import (
+    Json,
+    Quiet,
+    Weights,
+    model_option,
+    out_option,
+    overwrite_option,
+    parse_weights,
+)
+from kelpseg.cli.output import print_json, show_table
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError, MissingExtraError
 from kelpseg.portable import registry
@@ -24,26 +34,12 @@ models_app = typer.Typer(
 )
 
 
-def _weights(items: list[str] | None) -> list[float] | None:
-    if not items:
-        return None
-    out: list[float] = []
-    for item in items:
-        for part in filter(None, (p.strip() for p in item.split(","))):
-            try:
-                out.append(float(part))
-            except ValueError as exc:
-                raise KelpsegError(f"weight {part!r} is not a number", "--weights") from exc
-    return out
-
-
 def export(
     name: Annotated[str, typer.Option(help="Package name (letters, digits, . _ -).")],
     version: Annotated[str, typer.Option(help="Package version, e.g. 1.0.0.")],
-    out: Annotated[Path, typer.Option(help="Package folder to write.")],
+    out: Annotated[Path, out_option("Package folder to write.")],
     model: Annotated[
-        list[str] | None,
-        typer.Option("--model", "-m", help="Checkpoint, run folder or run id; repeat."),
+        list[str] | None, model_option("Checkpoint, run folder or run id; repeat.")
     ] = None,
     ensemble: Annotated[
         Path | None,
@@ -52,9 +48,7 @@ def export(
             "threshold), instead of --model."
         ),
     ] = None,
-    weights: Annotated[
-        list[str] | None, typer.Option(help="Weight per --model: repeat, or w1,w2,...")
-    ] = None,
+    weights: Weights = None,
     threshold: Annotated[
         float | None, typer.Option(help="Decision threshold (default: saved with the models).")
     ] = None,
@@ -66,8 +60,12 @@ def export(
         bool, typer.Option("--fixed-size", help="Accept only the tile size (no dynamic H/W).")
     ] = False,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of run ids.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing package folder.")] = False,
-    install: Annotated[bool, typer.Option(help="Also add the package to the registry.")] = False,
+    overwrite: Annotated[
+        bool, overwrite_option("Replace an existing package folder (and installed version).")
+    ] = False,
+    install: Annotated[
+        bool, typer.Option("--install", help="Also add the package to the registry.")
+    ] = False,
     archive: Annotated[
         Path | None, typer.Option(help="Also write the package as this .tar.gz.")
     ] = None,
@@ -94,7 +92,7 @@ def export(
     else:
         mode = ensemble_mode or "mean_prob"
         folder = export_model(
-            model or [], _weights(weights), name, version, out, ensemble_mode=mode, **common
+            model or [], parse_weights(weights), name, version, out, ensemble_mode=mode, **common
         )
     if archive is not None:
         console.print(f"archive written to {registry.pack_package(folder, archive)}")
@@ -104,10 +102,13 @@ def export(
 
 
 @models_app.command("list")
-def list_cmd() -> None:
+def list_cmd(json_: Json = False) -> None:
     """List the installed model packages."""
     entries = registry.list_models()
     root = registry.models_dir()
+    if json_:
+        print_json({"root": root, "models": [_entry_json(e) for e in entries]})
+        return
     if not entries:
         console.print(f"no models installed in {root}")
         return
@@ -119,7 +120,20 @@ def list_cmd() -> None:
         size = f"{e.size_bytes / 1e6:.1f} MB"
         row = (e.ref, str(len(m.members)), str(len(m.channels)), f"{m.threshold:g}", size)
         table.add_row(*row, m.created)
-    console.print(table)
+    show_table(table)
+
+
+def _entry_json(entry: registry.ModelEntry) -> dict[str, Any]:
+    m = entry.manifest
+    return {
+        "ref": entry.ref,
+        "path": entry.path,
+        "members": len(m.members),
+        "channels": list(m.channels),
+        "threshold": m.threshold,
+        "size_bytes": entry.size_bytes,
+        "created": m.created,
+    }
 
 
 def _print_manifest(manifest: Manifest, folder: Path) -> None:
@@ -139,7 +153,7 @@ def _print_manifest(manifest: Manifest, folder: Path) -> None:
     for m in manifest.members:
         dice = "-" if m.validation_dice is None else f"{m.validation_dice:.4f}"
         table.add_row(m.source, m.arch, m.encoder, f"{m.weight:.3f}", dice, m.config_digest[:12])
-    console.print(table)
+    show_table(table)
     if manifest.verification is not None:
         v = manifest.verification
         console.print(
@@ -150,7 +164,7 @@ def _print_manifest(manifest: Manifest, folder: Path) -> None:
 
 @models_app.command("show")
 def show_cmd(
-    name: Annotated[str, typer.Argument(help="NAME[@VERSION] or a package folder.")],
+    name: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or a package folder.")],
 ) -> None:
     """Verify a package's checksums and print its manifest."""
     folder = registry.resolve(name)
@@ -160,11 +174,11 @@ def show_cmd(
 @models_app.command("add")
 def add_cmd(
     source: Annotated[str, typer.Argument(help="Package folder, .tar/.tar.gz/.zip, or URL.")],
-    force: Annotated[bool, typer.Option(help="Replace the same NAME@VERSION.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    overwrite: Annotated[bool, overwrite_option("Replace the same NAME@VERSION.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Install a package (checksums verified; a corrupt download is refused and removed)."""
-    entry = registry.add(source, overwrite=force, show_progress=not quiet)
+    entry = registry.add(source, overwrite=overwrite, show_progress=not quiet)
     console.print(f"installed {entry.ref} in {entry.path}")
 
 

@@ -6,6 +6,7 @@ folders and MLflow run ids load the training stack, imported inside the command.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +14,22 @@ import typer
 from rich.table import Table
 
 from kelpseg.cli.evaluate import parse_postprocess
+from kelpseg.cli.options import (
+    Device,
+    Overrides,
+    Quiet,
+    Threads,
+    Weights,
+    config_option,
+    model_option,
+    out_option,
+    overwrite_option,
+    parse_weights,
+    split_list,
+    warn_deprecated,
+    workers_option,
+)
+from kelpseg.cli.output import show_table
 from kelpseg.config import apply_overrides, read_yaml, validate_config
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError
@@ -20,18 +37,6 @@ from kelpseg.inference.config import PredictConfig
 
 if TYPE_CHECKING:
     from kelpseg.inference.predict import AnyPredictor, PredictSummary
-
-
-def parse_weights(items: list[str]) -> list[float]:
-    """``--weights 1 --weights 2`` or ``--weights 1,2`` -> ``[1.0, 2.0]``."""
-    out: list[float] = []
-    for item in items:
-        for part in filter(None, (p.strip() for p in item.split(","))):
-            try:
-                out.append(float(part))
-            except ValueError as exc:
-                raise KelpsegError(f"weight {part!r} is not a number", "--weights") from exc
-    return out
 
 
 def parse_stacked(items: list[str]) -> dict[str, str]:
@@ -66,29 +71,27 @@ def predict(
     tiles: Annotated[
         Path, typer.Option(help="Dataset folder, folder of *_satellite.tif, or catalog parquet.")
     ],
-    out: Annotated[Path, typer.Option(help="Output folder for the masks.")],
+    out: Annotated[Path, out_option("Output folder for the masks (resumed: written tiles kept).")],
     model: Annotated[
         list[str] | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Model package (NAME[@VERSION], folder), or checkpoint, run folder or MLflow "
-            "run id; repeat for an ensemble.",
+        model_option(
+            "Model package (NAME or NAME@VERSION, folder), or checkpoint, run folder or MLflow "
+            "run id; repeat for an ensemble."
         ),
     ] = None,
-    weights: Annotated[
-        list[str] | None,
-        typer.Option(help="Ensemble weight per --model: repeat, or w1,w2,... (default equal)."),
-    ] = None,
+    weights: Weights = None,
     weights_from_scores: Annotated[
-        bool, typer.Option(help="Weights from validation Dice, scaled to [0.2, 1.0].")
+        bool,
+        typer.Option(
+            "--weights-from-scores", help="Weights from validation Dice, scaled to [0.2, 1.0]."
+        ),
     ] = False,
     ensemble_mode: Annotated[
         str | None,
         typer.Option(help="mean_prob, mean_logit, union, intersection or majority."),
     ] = None,
-    soft: Annotated[bool, typer.Option(help="Also write <tile_id>_prob.tif.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Redo tiles already written.")] = False,
+    soft: Annotated[bool, typer.Option("--soft", help="Also write <tile_id>_prob.tif.")] = False,
+    overwrite: Annotated[bool, overwrite_option("Redo tiles already written.")] = False,
     precision: Annotated[str | None, typer.Option(help="32, 16 or bf16.")] = None,
     compile_: Annotated[
         bool, typer.Option("--compile", help="torch.compile the networks (inductor).")
@@ -107,14 +110,14 @@ def predict(
         list[str] | None,
         typer.Option(help="Step 'name:key=value,...' or a YAML file; repeat, applied in order."),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = None,
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="ONNX Runtime threads of a package (all cores).")
-    ] = None,
+    device: Device = None,
+    threads: Threads = 0,
     batch_size: Annotated[int | None, typer.Option(help="Tiles per batch (16).")] = None,
-    num_workers: Annotated[
-        int | None, typer.Option(help="Tile readers (2): processes, threads for a package.")
+    workers: Annotated[
+        int | None,
+        workers_option("Tile reader processes (2; 0 = one per core); a package's are threads."),
     ] = None,
+    num_workers: Annotated[int | None, typer.Option("--num-workers", hidden=True)] = None,
     split: Annotated[
         str | None, typer.Option(help="Only this catalog split (test, train); default all.")
     ] = None,
@@ -126,18 +129,23 @@ def predict(
             "TREEPROB=treeprob-test/; repeat; default: the folder in the training config."
         ),
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="PredictConfig YAML file.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Config override key.sub=value.")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    config: Annotated[Path | None, config_option("PredictConfig YAML file.")] = None,
+    set_: Overrides = None,
+    quiet: Quiet = False,
 ) -> None:
     """Predict kelp masks of tiles with one model or a weighted ensemble."""
     from kelpseg.inference.predict import run_predict
 
+    if num_workers is not None:  # its 0 read tiles in this process: kept as it was
+        new = "--workers N (0 now means one reader per core; --set num_workers=0 reads here)"
+        warn_deprecated("predict", "--num-workers", new)
+        workers = num_workers if workers is None else workers
+    elif workers == 0:
+        workers = os.cpu_count() or 1
+
     flags: dict[str, Any] = {
         "models": model or None,
-        "weights": parse_weights(weights) if weights else None,
+        "weights": parse_weights(weights),
         "weights_from_scores": weights_from_scores or None,
         "ensemble_mode": ensemble_mode,
         "soft": soft or None,
@@ -146,16 +154,16 @@ def predict(
         "compile_backend": "inductor" if compile_ else None,
         "threshold": threshold,
         "device": device,
-        "threads": threads,
+        "threads": threads or None,
         "batch_size": batch_size,
-        "num_workers": num_workers,
+        "num_workers": workers,
         "split": split,
         "tracking_uri": tracking_uri,
         "stacked": parse_stacked(stacked) if stacked else None,
     }
     if postprocess:
         flags["postprocess"] = {"steps": parse_postprocess(postprocess)}
-    transforms = tta_transforms.split(",") if tta_transforms else None
+    transforms = split_list([tta_transforms]) if tta_transforms else None
     tta_flags = {"enabled": tta, "merge": tta_merge, "transforms": transforms}
     cfg = _config(config, list(set_ or []), flags, tta_flags)
     predictor, summary = run_predict(cfg, tiles, out, show_progress=not quiet)
@@ -170,7 +178,7 @@ def _print_summary(predictor: AnyPredictor, summary: PredictSummary) -> None:
     members: list[Any] = list(predictor.members)
     for member, weight in zip(members, predictor.weights, strict=True):
         table.add_row(member.source, f"{weight:.3f}", f"{member.threshold:g}")
-    console.print(table)
+    show_table(table)
     console.print(
         f"{summary.written} tiles predicted, {summary.skipped} already written (skipped), "
         f"{summary.tiles_per_second:.1f} tiles/s; threshold {predictor.threshold:g} "

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import Quiet, out_option, threads_option
+from kelpseg.cli.output import show_table
 from kelpseg.console import console
 
 
@@ -15,16 +17,19 @@ def prepare(
     source: Annotated[
         Path, typer.Argument(help="Catalog parquet (kelpseg catalog / split) or dataset folder.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Store folder to write.")],
+    out: Annotated[Path, out_option("Store folder to write (an interrupted one resumes).")],
     split: Annotated[
         list[str] | None,
         typer.Option("--split", help="Catalog split to pack (repeatable; default train and test)."),
     ] = None,
-    workers: Annotated[int, typer.Option(help="Threads decoding GeoTIFFs (0 = all cores).")] = 0,
+    threads: Annotated[int, threads_option("Threads decoding GeoTIFFs (0 = one per core).")] = 0,
     chunk_size: Annotated[
         int, typer.Option(help="Tiles written between resumable checkpoints.")
     ] = 64,
-    verify: Annotated[bool, typer.Option(help="Re-hash every byte of the finished store.")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Re-hash every byte of the finished store.")
+    ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Pack tiles and labels into a memory-mapped store; re-running resumes or is a no-op."""
     from kelpseg.nn.data.store import prepare_store  # torch is imported only when needed
@@ -35,7 +40,8 @@ def prepare(
         out,
         splits=tuple(split or ("train", "test")),
         chunk_size=chunk_size,
-        workers=workers,
+        workers=threads,
+        show_progress=not quiet,
     )
     if verify:
         verify_store(out)
@@ -53,5 +59,5 @@ def prepare(
             "yes" if part.labelled else "no",
             f"{size / 1e9:.3f}",
         )
-    console.print(table)
+    show_table(table)
     console.print(f"store {'verified and ' if verify else ''}ready at {out}")

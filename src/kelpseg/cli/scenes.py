@@ -10,6 +10,20 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import (
+    Device,
+    Overrides,
+    Overwrite,
+    Quiet,
+    Threads,
+    Weights,
+    config_option,
+    model_option,
+    out_option,
+    overwrite_option,
+    parse_weights,
+)
+from kelpseg.cli.output import refuse_existing, show_table
 from kelpseg.config import apply_overrides, read_yaml, validate_config
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError
@@ -31,17 +45,22 @@ def build_scene_config(
     return validate_config(SceneConfig, data, str(config_file) if config_file else None)
 
 
-def load_scene_predictor(config: SceneConfig, threads: int | None = None) -> TilePredictor:
+def load_scene_predictor(
+    config: SceneConfig, threads: int | None = None, tracking_uri: str | None = None
+) -> TilePredictor:
     """Load the configured model(s) with the inference stage's ``load_predictor``.
 
     A model package runs on ONNX Runtime (``threads`` intra-op threads) without torch;
-    checkpoints and runs need the ``train`` extra, and say so when it is missing.
+    checkpoints and runs need the ``train`` extra, and say so when it is missing; run ids are
+    looked up in ``tracking_uri``.
     """
     if not config.models:
         raise KelpsegError("no model given: pass --model (repeat it for an ensemble)")
     from kelpseg.inference.predict import load_predictor
 
     options: dict[str, Any] = {} if threads is None else {"threads": threads}  # packages only
+    if tracking_uri is not None:
+        options["tracking_uri"] = tracking_uri  # trained models only
     predictor: TilePredictor = load_predictor(
         config.models, config.weights, device=config.device, threshold=config.threshold, **options
     )
@@ -71,21 +90,19 @@ def _print_areas(areas: pd.DataFrame) -> None:
         seen = observed_ha / region_ha if region_ha > 0 else 0.0
         cells = [str(row[c])[:10] if c == "date" else str(row[c]) for c in columns]
         table.add_row(*cells, f"{float(row['kelp_ha']):,.1f}", f"{100 * seen:.0f}%")
-    console.print(table)
+    show_table(table)
 
 
 def predict_scene(
     scene: Annotated[
         Path, typer.Argument(help="Stacked GeoTIFF, folder of *_SR_B<n>.TIF files, or prefix.")
     ],
-    out: Annotated[Path, typer.Option("--out", help="Mask COG to write (kelp.tif).")],
+    out: Annotated[Path, out_option("Mask COG to write (kelp.tif).")],
     model: Annotated[
         list[str] | None,
-        typer.Option("--model", help="Model package, checkpoint or run; repeat for an ensemble."),
+        model_option("Model package, checkpoint or run; repeat for an ensemble."),
     ] = None,
-    weights: Annotated[
-        list[float] | None, typer.Option("--weights", help="Ensemble weight per --model.")
-    ] = None,
+    weights: Weights = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also write <out>_prob.tif.")] = False,
     polygons: Annotated[
         Path | None, typer.Option(help="Kelp polygons to write (.geojson, or .gpkg with fiona).")
@@ -111,26 +128,26 @@ def predict_scene(
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Windows per model call (8).")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = None,
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="ONNX Runtime threads of a package (all cores).")
-    ] = None,
+    device: Device = None,
+    threads: Threads = 0,
     threshold: Annotated[
         float | None, typer.Option(help="Kelp threshold (default: the model's).")
     ] = None,
     regions: Annotated[
         Path | None, typer.Option(help="GeoJSON polygons to measure kelp area in.")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="SceneConfig YAML file.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Config override key.sub=value.")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of run ids.")] = None,
+    config: Annotated[Path | None, config_option("SceneConfig YAML file.")] = None,
+    set_: Overrides = None,
+    overwrite: Annotated[
+        bool, overwrite_option("Replace an existing mask (and its side outputs).")
+    ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Map kelp over a whole Landsat scene: mask COG, polygons, area summary."""
     options = {
         "models": model or None,
-        "weights": weights or None,
+        "weights": parse_weights(weights),
         "write_prob": prob or None,
         "preset": preset,
         "bands": parse_band_mapping(bands) if bands else None,
@@ -143,7 +160,10 @@ def predict_scene(
         "threshold": threshold,
     }
     cfg = build_scene_config(config, list(set_ or []), options)
-    predictor = load_scene_predictor(cfg, threads)
+    predictor = load_scene_predictor(cfg, threads or None, tracking_uri)
+    for path in (out, polygons):  # after the inputs' checks, before the long run
+        if path is not None:
+            refuse_existing(path, overwrite)
     run = run_scene(
         scene, predictor, out, cfg, polygons=polygons, regions=regions, show_progress=not quiet
     )
@@ -152,29 +172,29 @@ def predict_scene(
 
 def area(
     masks: Annotated[list[Path], typer.Argument(help="Scene masks written by predict-scene.")],
-    out: Annotated[Path, typer.Option("--out", help="Table to write (.csv or .parquet).")],
+    out: Annotated[Path, out_option("Table to write (.csv or .parquet; a plot <out>.png).")],
     regions: Annotated[
         Path | None, typer.Option(help="GeoJSON polygons to measure kelp area in.")
     ] = None,
     dates: Annotated[
         Path | None, typer.Option(help="Dates per mask file: YAML 'name: date' or CSV file,date.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
 ) -> None:
     """Tabulate kelp area per scene date and region, and plot it over time (<out>.png)."""
-    table = area_timeseries(
-        masks,
-        regions=read_regions(regions) if regions else None,
-        dates=read_dates(dates) if dates else None,
-        show_progress=not quiet,
-    )
+    shapes = read_regions(regions) if regions else None
+    when = read_dates(dates) if dates else None
+    for path in (out, out.with_suffix(".png")):
+        refuse_existing(path, overwrite)
+    table = area_timeseries(masks, regions=shapes, dates=when, show_progress=not quiet)
     table_path, plot_path = write_timeseries(table, out)
     _print_areas(table)
     console.print(f"wrote {table_path} and {plot_path}")
 
 
 def synth_scene(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the scene files.")],
+    out: Annotated[Path, out_option("Folder for the scene files.")],
     preset: Annotated[str, typer.Option(help="landsat89 or landsat57.")] = "landsat89",
     grid: Annotated[
         tuple[int, int], typer.Option(help="AOIs down and across (scene = grid x size px).")
@@ -184,6 +204,7 @@ def synth_scene(
     date: Annotated[
         str | None, typer.Option(help="Acquisition date YYYY-MM-DD (default per mission).")
     ] = None,
+    overwrite: Annotated[bool, overwrite_option("Write into a folder that is not empty.")] = False,
 ) -> None:
     """Generate a georeferenced demo scene (Collection 2 band files, a stack and a DEM)."""
     from kelpseg.scenes.synth import write_synthetic_scene
@@ -192,6 +213,7 @@ def synth_scene(
         when = dt.date.fromisoformat(date) if date else None
     except ValueError as exc:
         raise KelpsegError(f"--date {date!r} is not YYYY-MM-DD") from exc
+    refuse_existing(out, overwrite)
     scene = write_synthetic_scene(
         out, preset=preset, grid=grid, tile_size=size, seed=seed, date=when
     )

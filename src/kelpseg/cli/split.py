@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,15 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import (
+    Json,
+    Overrides,
+    Quiet,
+    config_option,
+    out_option,
+    overwrite_option,
+)
+from kelpseg.cli.output import print_json, refuse_existing, show_table
 from kelpseg.config import load_config
 from kelpseg.console import console
 from kelpseg.split.config import SplitConfig
@@ -27,7 +37,7 @@ def _fold_table(result: SplitResult) -> Table:
 
 def _print_summary(result: SplitResult) -> None:
     g = result.groups
-    console.print(_fold_table(result))
+    show_table(_fold_table(result))
     console.print(
         f"{g.tiles} tiles ({g.informative_tiles} with DEM structure) in {g.groups} AOI groups "
         f"(largest {g.largest_group}, {g.singletons} single tiles) at cosine >= {g.threshold}"
@@ -61,20 +71,38 @@ def split(
     stats: Annotated[
         Path, typer.Argument(help="EDA tile statistics parquet (kelpseg eda stats output).")
     ],
-    out: Annotated[Path, typer.Option(help="Output folder (also caches embeddings).")],
-    config: Annotated[Path | None, typer.Option("--config", help="Split config YAML.")] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Config override key=value, e.g. mode=holdout (repeatable)."),
-    ] = None,
+    out: Annotated[Path, out_option("Output folder (also caches embeddings).")],
+    config: Annotated[Path | None, config_option("Split config YAML.")] = None,
+    overrides: Overrides = None,
     exclude: Annotated[
         Path | None,
         typer.Option(help="File of tile ids (one per line, or CSV with tile_id) to keep out."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    overwrite: Annotated[
+        bool, overwrite_option("Replace an earlier split in OUT (its embedding cache is reused).")
+    ] = False,
+    quiet: Quiet = False,
+    json_: Json = False,
 ) -> None:
     """Group tiles of the same area by their DEM and assign folds no AOI straddles."""
     cfg = load_config(SplitConfig, config, overrides)
     excluded = read_exclusion_list(exclude) if exclude is not None else []
+    refuse_existing(Path(out) / SPLIT_FILE, overwrite)
     result = split_tiles(stats, out, cfg, exclude=excluded, show_progress=not quiet)
+    if json_:
+        print_json(_summary_json(result))
+        return
     _print_summary(result)
+
+
+def _summary_json(result: SplitResult) -> dict[str, object]:
+    counts = result.fold_counts.astype(object).where(result.fold_counts.notna(), None)
+    return {
+        "split": result.out_dir / SPLIT_FILE,
+        "mode": result.folds.mode,
+        "fold_counts": counts.to_dict(orient="records"),
+        "groups": asdict(result.groups),
+        "excluded": result.folds.excluded,
+        "unknown_excluded": list(result.folds.unknown_excluded),
+        "aois_spanning_folds": result.aois_spanning_folds,
+    }

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import Overwrite, out_option
+from kelpseg.cli.output import refuse_existing, show_table
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError
 from kelpseg.inference.submission import (
@@ -29,7 +31,7 @@ def print_problems(problems: list[Problem], title: str) -> None:
         table.add_column(col, overflow="fold")
     for p in problems[:_SHOWN]:
         table.add_row(p.kind, p.path, p.message)
-    console.print(table)
+    show_table(table)
     if len(problems) > _SHOWN:
         console.print(f"... and {len(problems) - _SHOWN} more")
     kinds: dict[str, int] = {}
@@ -47,12 +49,13 @@ def submit(
         Path | None,
         typer.Option(help="Dataset folder or catalog parquet that names the test tiles."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="The tar to write.")] = Path("submission.tar"),
+    out: Annotated[Path, out_option("The tar to write.")] = Path("submission.tar"),
     check: Annotated[
         Path | None,
         typer.Option("--check", help="Check an existing archive instead (exit 1 when wrong)."),
     ] = None,
     size: Annotated[int, typer.Option(help="Expected mask size in pixels.")] = TILE_SIZE,
+    overwrite: Overwrite = False,
 ) -> None:
     """Write the submission tar (validated, atomic), or check one with --check."""
     if check is not None:
@@ -68,6 +71,7 @@ def submit(
     if pred_dir is None or catalog is None:
         raise KelpsegError("writing a submission needs PRED_DIR and --catalog")
     test_ids = submission_tile_ids(catalog)
+    refuse_existing(out, overwrite)
     try:
         path = write_submission(pred_dir, test_ids, out, size)
     except InvalidPredictionsError as exc:

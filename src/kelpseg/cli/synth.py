@@ -8,6 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import (
+    Overrides,
+    Quiet,
+    Workers,
+    config_option,
+    out_option,
+    overwrite_option,
+)
+from kelpseg.cli.output import show_table
 from kelpseg.config import apply_overrides, read_yaml, validate_config
 from kelpseg.console import console
 from kelpseg.synth import SynthConfig, SynthResult, generate_dataset
@@ -52,7 +61,7 @@ def summary_table(result: SynthResult) -> Table:
 
 
 def synth(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset to.")],
+    out: Annotated[Path, out_option("Folder to write the dataset to.")],
     n_aoi: Annotated[
         int | None, typer.Option("--n-aoi", min=1, help="Areas of interest (default 40).")
     ] = None,
@@ -79,22 +88,16 @@ def synth(
             "--misaligned-share", help="Share of tiles with a shifted DEM (default 0.03)."
         ),
     ] = None,
-    config_file: Annotated[
-        Path | None, typer.Option("--config", help="YAML file of SynthConfig settings.")
-    ] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a setting, e.g. --set cloud_free_share=0.6."),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Processes (default: all cores).")
-    ] = None,
+    config_file: Annotated[Path | None, config_option("YAML file of SynthConfig settings.")] = None,
+    overrides: Overrides = None,
+    workers: Workers = 0,
     preview: Annotated[
         bool, typer.Option("--preview", help=f"Also draw {PREVIEW_NAME}, a grid of tiles.")
     ] = False,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a previous output in a non-empty --out.")
+        bool, overwrite_option("Replace a previous output in a non-empty --out.")
     ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Generate a demo dataset in the Kelp Wanted layout (plus its truth table)."""
     config = build_config(
@@ -110,8 +113,10 @@ def synth(
             "misaligned_share": misaligned_share,
         },
     )
-    result = generate_dataset(out, config, workers=workers, overwrite=overwrite)
-    console.print(summary_table(result))
+    result = generate_dataset(
+        out, config, workers=workers or None, overwrite=overwrite, show_progress=not quiet
+    )
+    show_table(summary_table(result))
     if preview:
         png = plot_preview(out, out / PREVIEW_NAME)
         console.print(f"preview: {png}")

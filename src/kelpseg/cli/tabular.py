@@ -8,6 +8,19 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import (
+    Overrides,
+    Quiet,
+    Workers,
+    config_option,
+    dask_scheduler,
+    model_option,
+    out_option,
+    overwrite_option,
+    scheduler_option,
+    split_list,
+)
+from kelpseg.cli.output import refuse_existing, show_table
 from kelpseg.config import load_config
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError
@@ -19,29 +32,23 @@ from kelpseg.tabular import (
     predict_dataset,
     train_tabular,
 )
+from kelpseg.tabular.artifact import SIDECAR
+from kelpseg.tabular.build import SYNC
 
 app = typer.Typer(
     no_args_is_help=True,
     help="Per-pixel tree models (XGBoost, LightGBM, CatBoost, forests): build, train, predict.",
 )
 
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="Tabular config YAML.")]
-Overrides = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Config override key.sub=value (repeatable)."),
-]
-Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+ConfigFile = Annotated[Path | None, config_option("Tabular config YAML.")]
 
 
 def build(
     catalog: Annotated[Path, typer.Argument(help="Catalog parquet with a 'fold' column.")],
-    out: Annotated[Path, typer.Option(help="Output folder of the pixel dataset.")],
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Dask scheduler address, or 'sync' to run in this process."),
-    ] = None,
-    workers: Annotated[int, typer.Option(help="Local Dask workers (0 = all cores).")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Delete an earlier build in OUT first.")] = False,
+    out: Annotated[Path, out_option("Output folder of the pixel dataset (resumed).")],
+    scheduler: Annotated[str, scheduler_option("local")] = "local",
+    workers: Workers = 0,
+    overwrite: Annotated[bool, overwrite_option("Delete an earlier build in OUT first.")] = False,
     config: ConfigFile = None,
     overrides: Overrides = None,
     quiet: Quiet = False,
@@ -52,7 +59,7 @@ def build(
         catalog,
         cfg,
         out,
-        scheduler=scheduler,
+        scheduler=dask_scheduler(scheduler, sync=SYNC, local=None, command="tabular build"),
         workers=workers or None,
         overwrite=overwrite,
         show_progress=not quiet,
@@ -70,7 +77,7 @@ def build(
 
 def train(
     dataset: Annotated[Path, typer.Argument(help="Pixel dataset folder (from 'build').")],
-    out: Annotated[Path, typer.Option(help="Output folder of the model and its reports.")],
+    out: Annotated[Path, out_option("Output folder of the model and its reports.")],
     fold: Annotated[
         int | None, typer.Option(help="Validation fold (trained on the others).")
     ] = None,
@@ -78,7 +85,7 @@ def train(
         bool, typer.Option("--all-folds", help="Train on every fold (no validation).")
     ] = False,
     model: Annotated[
-        str | None, typer.Option(help=f"Model: {', '.join(MODELS)} (overrides the config).")
+        str | None, model_option(f"Model type: {', '.join(MODELS)} (overrides the config).")
     ] = None,
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow store (default sqlite:///OUT/mlflow.db).")
@@ -86,12 +93,14 @@ def train(
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
     config: ConfigFile = None,
     overrides: Overrides = None,
+    overwrite: Annotated[bool, overwrite_option("Replace a model already in OUT.")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Train a tree model on all folds but one and score that fold's whole tiles."""
     if (fold is None) == (not all_folds):
         raise KelpsegError("give exactly one of --fold K and --all-folds")
     cfg = load_config(TabularConfig, config, [*(overrides or []), *_model_override(model)])
+    refuse_existing(Path(out) / SIDECAR, overwrite)
     result = train_tabular(
         dataset, cfg, fold, out, tracking_uri, track=mlflow, show_progress=not quiet
     )
@@ -100,7 +109,7 @@ def train(
     table.add_column("value", justify="right")
     for key, value in result.metrics.items():
         table.add_row(key, f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}")
-    console.print(table)
+    show_table(table)
     top = ", ".join(f"{name} {share:.2f}" for name, share in result.importances.head(5).items())
     console.print(f"top channels: {top}")
     if result.run_id:
@@ -115,7 +124,7 @@ def _model_override(model: str | None) -> list[str]:
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="Model folder (from 'train').")],
     data: Annotated[Path, typer.Argument(help="Dataset folder or catalog parquet.")],
-    out: Annotated[Path, typer.Option(help="Prediction folder.")],
+    out: Annotated[Path, out_option("Prediction folder (resumed: written tiles kept).")],
     threshold: Annotated[
         float | None, typer.Option(help="Mask threshold (default: the model's).")
     ] = None,
@@ -124,7 +133,7 @@ def predict(
         Literal["test", "train", "all"], typer.Option(help="Which split's tiles.")
     ] = "test",
     fold: Annotated[int | None, typer.Option(help="Only tiles of this fold.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Rewrite existing outputs.")] = False,
+    overwrite: Annotated[bool, overwrite_option("Rewrite tiles already written.")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Predict every pixel of whole tiles into masks (and probabilities)."""
@@ -161,14 +170,13 @@ def baseline(
 def stack(
     models: Annotated[
         list[Path],
-        typer.Option(
-            "--models",
-            help="Model folder (from 'train'): one per held-out fold, and one --all-folds model "
-            "for test tiles; repeat.",
+        model_option(
+            "Model folder (from 'train'): one per held-out fold, and one --all-folds model "
+            "for test tiles; repeat."
         ),
     ],
     catalog: Annotated[Path, typer.Option(help="Split catalog parquet (with 'fold').")],
-    out: Annotated[Path, typer.Option(help="Channel folder (tiles/, provenance.parquet).")],
+    out: Annotated[Path, out_option("Channel folder (tiles/, provenance.parquet); resumed.")],
     splits: Annotated[str, typer.Option(help="Catalog splits to cover, comma-separated.")] = (
         "train,test"
     ),
@@ -177,13 +185,13 @@ def stack(
         Path | None,
         typer.Option(help="Pixel dataset (from 'build'): check per tile, not only per fold."),
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Recompute tiles already stored.")] = False,
+    overwrite: Annotated[bool, overwrite_option("Recompute tiles already stored.")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Store the out-of-fold tree probability per tile as a network input channel."""
     from kelpseg.tabular.stacking import check_out_of_fold, write_stacking_channel
 
-    wanted = tuple(s.strip() for s in splits.split(",") if s.strip())
+    wanted = tuple(split_list([splits]))
     result = write_stacking_channel(
         models, catalog, out, splits=wanted, channel=channel, overwrite=overwrite,
         show_progress=not quiet,

@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import Overrides, Quiet, config_option, out_option
+from kelpseg.cli.output import show_table
 from kelpseg.console import console
 
 if TYPE_CHECKING:
     from kelpseg.nn.config import TrainConfig
     from kelpseg.nn.train import TrainResult
 
-ConfigFile = Annotated[Path, typer.Option("--config", "-c", help="Run config YAML (see configs/).")]
-Overrides = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a config key: key.sub=value (repeatable)."),
+ConfigFile = Annotated[Path, config_option("Run config YAML (see configs/).")]
+Out = Annotated[
+    Path | None, out_option("Run folder (sets output_dir); one that holds a run needs --resume.")
 ]
 Resume = Annotated[
     bool, typer.Option("--resume", help="Continue from checkpoints/last.ckpt after a crash.")
@@ -65,6 +66,7 @@ def _load(
 
 
 def _shortcuts(
+    out: Path | None,
     experiment: str | None,
     run_name: str | None,
     devices: str | None,
@@ -72,6 +74,7 @@ def _shortcuts(
     strategy: str | None,
 ) -> dict[str, object | None]:
     return {
+        "output_dir": out,
         "tracking.experiment": experiment,
         "tracking.run_name": run_name,
         "trainer.devices": devices,
@@ -92,6 +95,7 @@ def _curve(result: TrainResult, title: str) -> Table:
 
 def train(
     config: ConfigFile,
+    out: Out = None,
     set_: Overrides = None,
     fold: Annotated[int | None, typer.Option(help="Validation fold (sets data.fold).")] = None,
     resume: Resume = False,
@@ -107,6 +111,7 @@ def train(
         ),
     ] = False,
     epochs: Annotated[int | None, typer.Option(help="Epochs (sets trainer.max_epochs).")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train one model on a fold of the split catalog; print its learning curve and val Dice."""
     from kelpseg.errors import KelpsegError
@@ -114,12 +119,13 @@ def train(
 
     if full_fit and fold is not None:
         raise KelpsegError("--full-fit trains on every fold; leave out --fold", "--full-fit")
-    shortcuts = _shortcuts(experiment, run_name, devices, num_nodes, strategy)
+    shortcuts = _shortcuts(out, experiment, run_name, devices, num_nodes, strategy)
     shortcuts["data.fold"] = "null" if full_fit else fold
     shortcuts["trainer.max_epochs"] = epochs
+    shortcuts["trainer.enable_progress_bar"] = "false" if quiet else None
     cfg = _load(config, set_, shortcuts)
     result = run_training(cfg, resume=resume)
-    console.print(_curve(result, f"training of {cfg.output_dir}"))
+    show_table(_curve(result, f"training of {cfg.output_dir}"))
     if result.best_dice is not None:
         console.print(f"best val Dice: [bold]{result.best_dice:.4f}[/] (epoch {result.best_epoch})")
     console.print(f"checkpoint: {result.best_ckpt}")
@@ -129,6 +135,7 @@ def train(
 
 def train_cv(
     config: ConfigFile,
+    out: Out = None,
     set_: Overrides = None,
     folds: Annotated[
         str | None, typer.Option(help="Folds to train, e.g. 0,1,2 (default: all).")
@@ -141,11 +148,14 @@ def train_cv(
     devices: Devices = None,
     num_nodes: NumNodes = None,
     strategy: Strategy = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train every fold (each an MLflow child run under one parent); print each fold's Dice."""
     from kelpseg.nn.cv import train_cv as run_cv
 
-    cfg = _load(config, set_, _shortcuts(experiment, run_name, devices, num_nodes, strategy))
+    shortcuts = _shortcuts(out, experiment, run_name, devices, num_nodes, strategy)
+    shortcuts["trainer.enable_progress_bar"] = "false" if quiet else None
+    cfg = _load(config, set_, shortcuts)
     result = run_cv(cfg, folds=parse_folds(folds), resume=resume)
     table = Table(title=f"cross-validation in {cfg.output_dir}")
     for column in ("fold", "best val Dice", "epoch", "checkpoint"):
@@ -153,7 +163,7 @@ def train_cv(
     for k, fold_result in sorted(result.folds.items()):
         dice = "-" if fold_result.best_dice is None else f"{fold_result.best_dice:.4f}"
         table.add_row(str(k), dice, str(fold_result.best_epoch), str(fold_result.best_ckpt))
-    console.print(table)
+    show_table(table)
     console.print(f"mean val Dice: [bold]{result.mean_dice:.4f}[/] ± {result.std_dice:.4f}")
     if result.parent_run_id:
         console.print(f"MLflow parent run {result.parent_run_id}")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.table import Table
 
+from kelpseg.cli.options import Overrides, Quiet, config_option, out_option
+from kelpseg.cli.output import show_table
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError
 
@@ -22,9 +24,7 @@ DEFAULT_ROOT = Path("runs/tune")
 
 
 def tune(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Base training config YAML.")
-    ] = None,
+    config: Annotated[Path | None, config_option("Base training config YAML.")] = None,
     space: Annotated[
         Path | None, typer.Option("--space", help="Search space YAML (see configs/spaces/).")
     ] = None,
@@ -47,12 +47,9 @@ def tune(
     seed: Annotated[int | None, typer.Option(help="Sampler seed (reproducible study).")] = None,
     direction: Annotated[str, typer.Option(help="maximize (val Dice) or minimize.")] = "maximize",
     out: Annotated[
-        Path | None, typer.Option(help="Study folder (default: runs/tune/<study>).")
+        Path | None, out_option("Study folder (default: runs/tune/<study>); shared, resumed.")
     ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a config key in every trial (repeatable)."),
-    ] = None,
+    set_: Overrides = None,
     best: Annotated[
         str | None,
         typer.Option("--best", help="Write this study's best config to <out>/best.yaml; exit."),
@@ -66,7 +63,7 @@ def tune(
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Draw the summary plots at the end.")
     ] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Search hyperparameters with Optuna; start more workers on one --storage to share it."""
     if best is not None:
@@ -82,7 +79,7 @@ def tune(
         heartbeat_interval=heartbeat, keep_checkpoints=keep_checkpoints, plots=plots,
         show_progress=not quiet,
     )  # fmt: skip
-    console.print(_table(summary))
+    show_table(_table(summary))
     if summary.best_config is not None:
         console.print(f"best config: {summary.best_config}")
         console.print(f"retrain it:  kelpseg train --config {summary.best_config}")

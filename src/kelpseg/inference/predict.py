@@ -11,6 +11,7 @@ run is simply started again.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import warnings
@@ -114,12 +115,32 @@ def load_predictor(
         from kelpseg.portable.runtime import load_onnx_predictor  # ONNX Runtime, no torch
 
         return load_onnx_predictor(packages[0], device=device, threshold=threshold, threads=threads)
+    for source in models:
+        _check_model_exists(source)
     try:
         from kelpseg.inference.loading import load_torch_predictor
     except ImportError as exc:  # the light install: packages only
         raise MissingExtraError("train", exc.name or "torch") from exc
     options = {"precision": precision, "tta": tta, "threshold": threshold, **torch_options}
     return load_torch_predictor(models, weights, device=device, **options)
+
+
+#: What MLflow run ids look like (uuid4 hex); any other bare name is taken as a model name.
+_MLFLOW_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _check_model_exists(source: PathLike) -> None:
+    """Fail early, and name the fix, for a model that is nowhere: no file, folder or run id.
+
+    Raises:
+        KelpsegError: a path that does not exist, or a bare name that is no installed package.
+    """
+    text = str(source)
+    if Path(text).exists() or _MLFLOW_RUN_ID.fullmatch(text):
+        return
+    if Path(text).suffix or "/" in text or os.sep in text:
+        raise KelpsegError("no such checkpoint, run folder or model package", text)
+    raise KelpsegError(f"no model named {text}; see `kelpseg models list`")
 
 
 @dataclass

@@ -68,7 +68,9 @@ def find_metadata(root: Path) -> Path | None:
     found = sorted(root.glob("metadata*.csv"))
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
-        raise KelpsegError(f"several metadata files ({names}); pass one with --metadata", root)
+        # Not every command that reads a dataset has --metadata: say which do.
+        message = f"several metadata files ({names}); keep one, or name it with --metadata"
+        raise KelpsegError(f"{message} (validate, catalog, eda)", root)
     return found[0] if found else None
 
 

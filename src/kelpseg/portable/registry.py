@@ -143,11 +143,16 @@ def resolve(ref: PathLike, root: PathLike | None = None) -> Path:
     )
     if not versions:
         installed = ", ".join(e.ref for e in list_models(base)) or "none"
-        raise KelpsegError(f"unknown model {ref} (installed in {base}: {installed})")
+        raise KelpsegError(
+            f"no model named {ref}; see `kelpseg models list` (installed in {base}: {installed})"
+        )
     if version is None:
         return base / name / versions[-1]
     if version not in versions:
-        raise KelpsegError(f"unknown model {ref} (installed versions of {name}: {versions})")
+        raise KelpsegError(
+            f"no model named {ref}; see `kelpseg models list` (installed versions of {name}: "
+            f"{versions})"
+        )
     return base / name / version
 
 
