@@ -116,3 +116,17 @@ def test_every_document_has_readable_markers() -> None:
     skipped = [b for doc in DOCS for b in extract_blocks(doc) if b.skip_category is not None]
     for block in skipped:
         assert block.skip_reason, f"{block.where}: a skip marker without a reason"
+
+
+def test_a_failing_block_names_its_line_command_and_stderr(tmp_path: Path) -> None:
+    """The runner's failure names the document line of the command that broke, and its stderr."""
+    block = extract_blocks(
+        Path("guide.md"),
+        "# Guide\n```bash\necho fine\nls no-such-file-here\necho never\n```\n",
+    )[0]
+    with pytest.raises(pytest.fail.Exception) as failure:
+        _run_block(block, tmp_path, _environment(tmp_path))
+    message = str(failure.value)
+    assert "guide.md:3 failed with exit code 2" in message
+    assert "line 4: ls no-such-file-here" in message
+    assert "no-such-file-here" in message.split("stderr", 1)[1]
