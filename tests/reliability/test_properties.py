@@ -160,6 +160,7 @@ def raw_tiles(draw: st.DrawFn, side: int = 4) -> torch.Tensor:
 
 
 ALL_CHANNELS = sorted(INDICES)
+DOCUMENTED_INFINITE = {"mCRIG"}
 
 
 @settings(FAST, max_examples=10)
@@ -167,7 +168,10 @@ ALL_CHANNELS = sorted(INDICES)
 def test_no_index_is_ever_infinite(raw: torch.Tensor) -> None:
     out = ChannelStack(ALL_CHANNELS)(raw)
     infinite = torch.isinf(out).flatten(2).any(dim=2)[0]
-    assert not infinite.any(), [c for c, bad in zip(ALL_CHANNELS, infinite, strict=True) if bad]
+    bad = {c for c, inf in zip(ALL_CHANNELS, infinite, strict=True) if inf}
+    # mCRIG is the 2nd-place author's plain powers: inf where a band is 0, by definition (the
+    # model input fills it with the channel maximum; test_model_input_is_finite_for_every_tile).
+    assert bad <= DOCUMENTED_INFINITE, sorted(bad - DOCUMENTED_INFINITE)
 
 
 @FAST
@@ -180,7 +184,7 @@ def test_ndvi_is_nan_exactly_where_documented(raw: torch.Tensor) -> None:
         | (red == MISSING)
         | (qa > 0)  # masked: cloud or corrupt
         | (dem > 0)  # masked: land
-        | (nir + red == 0)  # an undefined ratio
+        # no "undefined ratio" term: the author's +1e-10 denominator makes 0 / 0 a 0
     )
     assert torch.equal(torch.isnan(ndvi), documented)
 

@@ -122,8 +122,9 @@ def load_predictor(
         from kelpseg.portable.runtime import load_onnx_predictor  # ONNX Runtime, no torch
 
         return load_onnx_predictor(packages[0], device=device, threshold=threshold, threads=threads)
-    for source in models:
-        _check_model_exists(source)
+    if not torch_options.get("tracking_uri"):  # with a tracking store, a bare name may be a run id
+        for source in models:
+            _check_model_exists(source)
     try:
         from kelpseg.inference.loading import load_torch_predictor
     except ImportError as exc:  # the light install: packages only
