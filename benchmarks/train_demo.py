@@ -36,7 +36,7 @@ THRESHOLDS = np.linspace(-0.2, 0.8, 51)
 
 
 def eda_columns(image: np.ndarray, mask: np.ndarray) -> dict[str, object]:
-    """The weighted sampler's seven statistics of one tile, computed plainly."""
+    """The weighted sampler's statistics of one tile, computed plainly."""
     dem = image[BAND_NAMES.index("DEM")]
     qa_bad = float((image[BAND_NAMES.index("QA")] != 0).mean())
     return {
@@ -45,6 +45,7 @@ def eda_columns(image: np.ndarray, mask: np.ndarray) -> dict[str, object]:
         "qa_ok": qa_bad == 0.0,
         "qa_corrupted_pixels_pct": qa_bad,
         "almost_all_water": float((dem <= 0).mean()) > 0.98,
+        "water_pixels_pct": float((dem <= 0).mean()),  # the author's sampler formula reads it
         "dem_nan_pixels_pct": float((dem == MISSING).mean()),
         "dem_zero_pixels_pct": float((dem == 0).mean()),
     }
