@@ -20,6 +20,7 @@ sizes against the ratio of the tile counts: a page that grows slower than the da
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -118,7 +119,11 @@ def main() -> None:
     small, large = args.tiles
     with tempfile.TemporaryDirectory() as tmp:
         root = args.workdir or Path(tmp)
-        measured = {n: build_reports(root / f"tiles-{n}", n, args.workers) for n in (small, large)}
+        measured = {}
+        for n in (small, large):
+            work = root / f"tiles-{n}"
+            shutil.rmtree(work, ignore_errors=True)  # a kept workdir from an earlier run
+            measured[n] = build_reports(work, n, args.workers)
     mb = 1e6
     print(f"\n{'report':<12} {'tiles':>6} {'page MB':>8} {'linked MB':>10}")
     for name in REPORTS:

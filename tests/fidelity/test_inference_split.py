@@ -194,3 +194,26 @@ def test_kelpseg_majority_at_0_48_is_submission_1s_rule() -> None:
     seed = combine(members, [1.0] * 10, "seed_vote", threshold=0.48) >= 0.48
     majority = combine(members, [1.0] * 10, "majority", threshold=0.48) >= 0.48
     assert np.array_equal(seed, majority) and 0 < seed.sum() < 500
+
+
+def test_majority_folds_work_when_no_aoi_label_fills_every_fold() -> None:
+    """Ten AOIs with ten different labels and k=5: scikit-learn alone refuses; labels merge."""
+    n = 10
+    table = pd.DataFrame(
+        {
+            "tile_id": [f"T{i:02d}" for i in range(n)],
+            "split": ["train"] * n,
+            "aoi_id": list(range(n)),
+            "has_kelp": [True] * n,
+            "qa_ok": [i % 2 == 0 for i in range(n)],
+            "dem_has_nans": [i % 3 == 0 for i in range(n)],
+            "high_corrupted_pixels_pct": [i / 10 for i in range(n)],
+        }
+    )
+    config = SplitConfig(
+        k=5,
+        stratify=["qa_ok", "dem_has_nans", "high_corrupted_pixels_pct"],
+        group_stratification="majority",
+    )
+    out, _ = assign_folds(table, config)
+    assert sorted(out["fold"].value_counts().tolist()) == [2] * 5

@@ -148,6 +148,11 @@ def majority_labels(labels: np.ndarray, groups: np.ndarray) -> pd.Series:
 def _majority_kfold(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarray:
     """The seed's folds: stratified k-fold over AOIs, each labelled by its majority label."""
     per_group = majority_labels(labels, groups)
+    # scikit-learn refuses when no label has k groups; labels held by fewer than k groups merge
+    # as 'rare' first (the seed's data never needed it: its 5,635 tiles form hundreds of AOIs).
+    counts = per_group.map(per_group.value_counts())
+    if (counts < k).all():
+        per_group = per_group.where(counts >= k, "rare")
     group_folds = _kfold(per_group.to_numpy(), None, k, seed)
     lookup = pd.Series(group_folds, index=per_group.index)
     return lookup.reindex(groups).to_numpy().astype(np.int64)
