@@ -16,9 +16,9 @@ import numpy as np
 
 from kelpseg.evaluation.config import EvaluateConfig
 from kelpseg.evaluation.evaluate import evaluate_predictions
-from kelpseg.evaluation.metrics import count_tile
 from kelpseg.inference.submission import check_submission, write_submission
 from kelpseg.io.tiles import TILE_SIZE, write_label, write_mask, write_probability
+from kelpseg.metrics import count_tile
 
 TEST_TILES = 1426
 

@@ -43,6 +43,11 @@ kelp, macro = result["best_dice"], result.get("best_dice_macro")
 macro_text = "-" if macro is None else f"{macro:.4f}"
 print(f"validation at the best epoch: kelp Dice {kelp:.4f} | macro Dice {macro_text} "
       "(the 2nd-place log's val/dice: mean of background and kelp Dice)")
+pick = result.get("threshold") or {}
+if pick.get("val_dice") is not None:
+    print(f"decision threshold {pick['threshold']:.2f}, picked on the validation fold "
+          f"({pick['val_tiles']} whole tiles): val Dice {pick['val_dice']:.4f} there, "
+          f"{pick['val_dice_default']:.4f} at {pick['default']:.2f}; predict uses it")
 EOF
 step "9. predict the test tiles (probabilities too)"
 $KS predict --model "$OUT/train" --tiles "$OUT/catalog.parquet" --split test \

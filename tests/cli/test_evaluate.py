@@ -73,3 +73,21 @@ def test_postprocess_option_accepts_inline_steps_and_files(tmp_path: Path) -> No
     ]
     with pytest.raises(KelpsegError, match="does not exist"):
         parse_postprocess([str(tmp_path / "missing.yaml")])
+
+
+def test_the_headline_threshold_is_the_one_predict_used_unless_given(
+    data: Path, tmp_path: Path
+) -> None:
+    preds = copy_labels_as_predictions(data / "train_kelp", tmp_path / "preds")
+    (preds / "predict_config.yaml").write_text("models: [runs/fold0]\nthreshold: 0.6234\n")
+
+    def headline(*extra: str) -> float:
+        out = tmp_path / ("eval-" + "-".join(extra).replace("=", ""))
+        args = ["evaluate", str(preds), "--labels", str(data), "--out", str(out), "--json", "-q"]
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return float(json.loads(result.output)["threshold"])
+
+    assert headline() == 0.623  # rounded onto the 1/1000 grid of the sweep
+    assert headline("--threshold", "0.4") == 0.4
+    assert headline("--set", "threshold=0.45") == 0.45

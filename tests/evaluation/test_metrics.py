@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import average_precision_score, confusion_matrix
 
 from kelpseg.errors import KelpsegError
-from kelpseg.evaluation.metrics import (
+from kelpseg.evaluation.result import MetricAccumulator
+from kelpseg.metrics import (
     best_threshold,
     bin_index,
     count_tile,
@@ -16,7 +17,6 @@ from kelpseg.evaluation.metrics import (
     scores,
     threshold_grid,
 )
-from kelpseg.evaluation.result import MetricAccumulator
 
 N_BINS = 1000
 SWEEP = np.round(np.arange(30, 71) / 100, 9)

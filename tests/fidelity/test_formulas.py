@@ -15,9 +15,9 @@ import pytest
 import rasterio
 import torch
 
-from kelpseg.evaluation.metrics import scores
 from kelpseg.features import ChannelStack, FeatureConfig
 from kelpseg.features.author_stats import author_band_stats
+from kelpseg.metrics import scores
 from kelpseg.nn.data.config import SamplerConfig
 from kelpseg.nn.data.sampler import build_sampler, sample_weights
 from kelpseg.nn.metrics import MacroDice

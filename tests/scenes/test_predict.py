@@ -294,3 +294,24 @@ def test_threshold_and_qa_nodata_options(scene89: SyntheticScene, tmp_path: Path
     fill = (scene89.raw[:5] == MISSING).all(axis=0)
     assert np.array_equal(mask == MASK_NODATA, fill)  # clouds stay 0/1 when asked
     assert low.observed_pixels > high.observed_pixels
+
+
+def test_a_scene_in_another_encoding_than_the_models_is_refused_or_forced(
+    scene89: SyntheticScene, tmp_path: Path
+) -> None:
+    predictor = PixelPredictor()
+    predictor.input_encoding = "x10000"  # type: ignore[attr-defined]  # as a package records it
+    with (
+        open_scene(scene89.band_prefix, dem=scene89.dem_path) as opened,
+        pytest.raises(
+            KelpsegError, match="Landsat Collection 2 Level-2 .*--ignore-encoding"
+        ) as err,
+    ):
+        predict_scene(opened, predictor, tmp_path / "k.tif", show_progress=False)
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+    with open_scene(scene89.band_prefix, dem=scene89.dem_path) as opened:
+        predict_scene(
+            opened, predictor, tmp_path / "k.tif", show_progress=False, ignore_encoding=True
+        )
+    assert (tmp_path / "k.tif").exists()

@@ -17,6 +17,7 @@ from kelpseg.errors import KelpsegError
 from kelpseg.evaluation.compare import format_table
 from kelpseg.evaluation.config import EvaluateConfig, ThresholdSweep
 from kelpseg.evaluation.runner import run_evaluation
+from kelpseg.inference.predict import CONFIG_NAME as PREDICT_CONFIG
 
 REPORT_JSON = "metrics.json"  # the report's own file: an earlier evaluation is in OUT
 
@@ -71,7 +72,11 @@ def evaluate(
         str | None, typer.Option(help="Threshold sweep start:stop:step (default 0.3:0.7:0.01).")
     ] = None,
     threshold: Annotated[
-        float | None, typer.Option(help="Decision threshold of the headline metrics (0.5).")
+        float | None,
+        typer.Option(
+            help="Decision threshold of the headline metrics (default: the one predict used, "
+            "from the folder's predict_config.yaml; else 0.5)."
+        ),
     ] = None,
     postprocess: Annotated[
         list[str] | None,
@@ -102,6 +107,11 @@ def evaluate(
         overrides.append(f"kind={kind}")
     cfg = load_config(EvaluateConfig, config, overrides)
     updates: dict[str, Any] = {}
+    chosen = all(not o.startswith("threshold=") for o in overrides)
+    if config is None and chosen and (used := predicted_threshold(pred_dir, cfg.n_bins)):
+        updates["threshold"] = used
+        if not quiet and not json_:
+            console.print(f"headline threshold {used:g}: the one predict used ({PREDICT_CONFIG})")
     if thresholds is not None:
         updates["sweep"] = ThresholdSweep.parse(thresholds).model_dump()
     if postprocess:
@@ -156,6 +166,20 @@ def _print_comparison(comparison: pd.DataFrame) -> None:
     for row in shown.to_dict(orient="records"):
         table.add_row(str(row["variant"]), *(str(row[col]) for col in columns))
     show_table(table)
+
+
+def predicted_threshold(pred_dir: Path, n_bins: int) -> float | None:
+    """The threshold ``kelpseg predict`` wrote the folder's masks with, on the 1/n_bins grid.
+
+    None when the folder has no ``predict_config.yaml`` (masks from elsewhere) or it names none.
+    """
+    path = Path(pred_dir) / PREDICT_CONFIG
+    if not path.is_file():
+        return None
+    value = read_yaml(path).get("threshold")
+    if not isinstance(value, int | float):
+        return None
+    return round(float(value) * n_bins) / n_bins
 
 
 def _print_summary(metrics: dict[str, Any], best_t: float, best_d: float, cfg: Any) -> None:

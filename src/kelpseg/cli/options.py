@@ -68,6 +68,13 @@ def threads_option(
 
 Overwrite = Annotated[bool, overwrite_option()]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+IgnoreEncoding = Annotated[
+    bool,
+    typer.Option(
+        "--ignore-encoding",
+        help="Predict inputs in another integer encoding than the model's (warn, not stop).",
+    ),
+]
 Json = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON on stdout, nothing else.")
 ]

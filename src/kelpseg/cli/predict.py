@@ -16,6 +16,7 @@ from rich.table import Table
 from kelpseg.cli.evaluate import parse_postprocess
 from kelpseg.cli.options import (
     Device,
+    IgnoreEncoding,
     Overrides,
     Quiet,
     Threads,
@@ -94,6 +95,7 @@ def predict(
     ] = None,
     soft: Annotated[bool, typer.Option("--soft", help="Also write <tile_id>_prob.tif.")] = False,
     overwrite: Annotated[bool, overwrite_option("Redo tiles already written.")] = False,
+    ignore_encoding: IgnoreEncoding = False,
     precision: Annotated[str | None, typer.Option(help="32, 16 or bf16.")] = None,
     compile_: Annotated[
         bool, typer.Option("--compile", help="torch.compile the networks (inductor).")
@@ -152,6 +154,7 @@ def predict(
         "ensemble_mode": ensemble_mode,
         "soft": soft or None,
         "overwrite": overwrite or None,
+        "ignore_encoding": ignore_encoding or None,
         "precision": precision,
         "compile_backend": "inductor" if compile_ else None,
         "threshold": threshold,

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from kelpseg.cli.options import (
     Device,
+    IgnoreEncoding,
     Overrides,
     Overwrite,
     Quiet,
@@ -154,6 +155,7 @@ def predict_scene(
     overwrite: Annotated[
         bool, overwrite_option("Replace an existing mask (and its side outputs).")
     ] = False,
+    ignore_encoding: IgnoreEncoding = False,
     quiet: Quiet = False,
 ) -> None:
     """Map kelp over a whole Landsat scene: mask COG, polygons, area summary."""
@@ -171,6 +173,7 @@ def predict_scene(
         "device": device,
         "threshold": threshold,
         "geojson_crs": geojson_crs,
+        "ignore_encoding": ignore_encoding or None,
     }
     cfg = build_scene_config(config, list(set_ or []), options)
     scenes = list_scenes(scene, cfg)  # before loading the model: fail fast

@@ -133,6 +133,8 @@ def train(
             f"macro Dice (background + kelp, the 2nd-place log's val/dice) at that epoch: "
             f"{result.best_dice_macro:.4f}"
         )
+    if (choice := result.threshold_choice) is not None:
+        console.print(choice.summary(), highlight=False)
     console.print(f"checkpoint: {result.best_ckpt}")
     if result.run_id:
         console.print(f"MLflow run {result.run_id} in {result.tracking_uri}")
@@ -163,12 +165,27 @@ def train_cv(
     cfg = _load(config, set_, shortcuts)
     result = run_cv(cfg, folds=parse_folds(folds), resume=resume)
     table = Table(title=f"cross-validation in {cfg.output_dir}")
-    for column in ("fold", "best val Dice", "macro Dice", "epoch", "checkpoint"):
+    columns = (
+        "fold",
+        "best val Dice",
+        "macro Dice",
+        "epoch",
+        "threshold",
+        "Dice there",
+        "checkpoint",
+    )
+    for column in columns:
         table.add_column(column)
     for k, fold_result in sorted(result.folds.items()):
         dice = "-" if fold_result.best_dice is None else f"{fold_result.best_dice:.4f}"
         macro = "-" if fold_result.best_dice_macro is None else f"{fold_result.best_dice_macro:.4f}"
-        table.add_row(str(k), dice, macro, str(fold_result.best_epoch), str(fold_result.best_ckpt))
+        choice = fold_result.threshold_choice
+        picked = "-" if choice is None else f"{choice.threshold:.2f}"
+        there = "-" if choice is None or choice.val_dice is None else f"{choice.val_dice:.4f}"
+        table.add_row(
+            str(k), dice, macro, str(fold_result.best_epoch), picked, there,
+            str(fold_result.best_ckpt),
+        )  # fmt: skip
     show_table(table)
     console.print(f"mean val Dice: [bold]{result.mean_dice:.4f}[/] ± {result.std_dice:.4f}")
     console.print(f"mean macro Dice (the 2nd-place log's metric): {result.mean_dice_macro:.4f}")

@@ -11,7 +11,11 @@ from kelpseg.evaluation.compare import Variant, compare_results, compare_variant
 from kelpseg.evaluation.config import EvaluateConfig, ThresholdSweep
 from kelpseg.evaluation.evaluate import evaluate_predictions
 from kelpseg.evaluation.labels import LabelSet, resolve_labels
-from kelpseg.evaluation.metrics import (
+from kelpseg.evaluation.report import ReportPaths, render_html, write_report
+from kelpseg.evaluation.result import EvaluationResult, MetricAccumulator
+from kelpseg.evaluation.runner import EvaluationRun, run_evaluation
+from kelpseg.evaluation.tracking import log_to_mlflow
+from kelpseg.metrics import (
     best_threshold,
     bin_index,
     count_tile,
@@ -20,10 +24,6 @@ from kelpseg.evaluation.metrics import (
     scores,
     threshold_grid,
 )
-from kelpseg.evaluation.report import ReportPaths, render_html, write_report
-from kelpseg.evaluation.result import EvaluationResult, MetricAccumulator
-from kelpseg.evaluation.runner import EvaluationRun, run_evaluation
-from kelpseg.evaluation.tracking import log_to_mlflow
 
 __all__ = [
     "EvaluateConfig",

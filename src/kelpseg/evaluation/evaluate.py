@@ -13,10 +13,10 @@ from kelpseg.console import progress
 from kelpseg.errors import KelpsegError
 from kelpseg.evaluation.config import EvaluateConfig
 from kelpseg.evaluation.labels import ImageSource, LabelSet, LabelSource, resolve_labels
-from kelpseg.evaluation.metrics import TileCounts, count_tile
 from kelpseg.evaluation.result import EvaluationResult, MetricAccumulator
 from kelpseg.inference.postprocess import PostprocessConfig, apply_postprocess
 from kelpseg.inference.rasters import PredictionSource, as_source
+from kelpseg.metrics import TileCounts, count_tile
 
 PathLike = str | os.PathLike[str]
 

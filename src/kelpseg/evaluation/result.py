@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 
 from kelpseg.errors import KelpsegError
-from kelpseg.evaluation.metrics import (
+from kelpseg.io.atomic import atomic_path
+from kelpseg.metrics import (
     TileCounts,
     best_threshold,
     grid_indices,
     precision_recall_curve,
     scores,
 )
-from kelpseg.io.atomic import atomic_path
 
 METRIC_NAMES = ("dice", "iou", "precision", "recall", "accuracy", "dice_macro")
 

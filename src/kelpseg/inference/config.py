@@ -91,6 +91,11 @@ class PredictConfig(StrictModel):
     write_threads: int = Field(default=2, ge=1)
     soft: bool = Field(default=False, description="also write _prob.tif probabilities")
     overwrite: bool = False
+    ignore_encoding: bool = Field(
+        default=False,
+        description="predict inputs that read as another integer encoding than the model "
+        "trained on (one warning instead of stopping)",
+    )
     split: str | None = Field(default=None, description="catalog split to predict; None: all")
     tracking_uri: str | None = None
     stacked: dict[str, Path] = Field(

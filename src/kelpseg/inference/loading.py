@@ -31,6 +31,7 @@ from kelpseg.inference.runner import Predictor
 from kelpseg.nn.data.datasets import GeoTiffDataset, TileBatch, collate_tiles
 from kelpseg.nn.data.stacked import StackedChannels
 from kelpseg.nn.module import KelpSegModule
+from kelpseg.nn.threshold import THRESHOLD_TAG
 from kelpseg.nn.tracking import load_run
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-THRESHOLD_TAG = "kelpseg.best_threshold"
 #: Run metrics tried, in order, as a model's validation score (the best value of its history).
 SCORE_METRICS = ("val/dice", "eval/dice")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -61,8 +61,10 @@ class LoadedModel:
         run_id: the MLflow run it came from (None for files).
         tracking_uri: the tracking store of ``run_id``.
         checkpoint: the local checkpoint file (None for run ids: downloaded and deleted).
-        threshold: the decision threshold saved with the model, else the training config's.
-        threshold_source: ``"mlflow tag"`` or ``"training config"``.
+        threshold: the decision threshold saved with the model (picked on its validation fold
+            after training), else the training config's.
+        threshold_source: where it came from (``"validation sweep on fold 0, 8 tiles"``,
+            ``"mlflow tag"``, ``"training config (...)"``).
     """
 
     module: KelpSegModule
@@ -99,8 +101,19 @@ def load_model(source: PathLike, tracking_uri: str | None = None) -> LoadedModel
         raise KelpsegError("no such checkpoint or run folder (and not an MLflow run id)", path)
     module = _checked_load(path, path)
     checkpoint = path if path.is_file() else _run_folder_checkpoint(path)
-    threshold = float(module.config.trainer.threshold)
-    return LoadedModel(module, str(source), checkpoint=checkpoint, threshold=threshold)
+    loaded = LoadedModel(module, str(source), checkpoint=checkpoint)
+    _saved_threshold(loaded)
+    return loaded
+
+
+def _saved_threshold(loaded: LoadedModel) -> None:
+    """The threshold the checkpoint carries, else the training config's."""
+    choice = loaded.module.threshold_choice
+    if choice is not None:
+        loaded.threshold, loaded.threshold_source = float(choice.threshold), choice.source
+    else:
+        loaded.threshold = float(loaded.module.config.trainer.threshold)
+        loaded.threshold_source = "training config (a checkpoint without a picked threshold)"
 
 
 def _checked_load(target: PathLike, name: PathLike, tracking_uri: str | None = None) -> Any:
@@ -153,12 +166,15 @@ def _load_run_id(run_id: str, tracking_uri: str | None) -> LoadedModel:
     module = _checked_load(run_id, run_id, tracking_uri)
     tag = run.data.tags.get(THRESHOLD_TAG)
     loaded = LoadedModel(module, run_id, run_id=run_id, tracking_uri=tracking_uri)
-    loaded.threshold = float(module.config.trainer.threshold)
+    _saved_threshold(loaded)
     if tag is not None:
         try:
-            loaded.threshold, loaded.threshold_source = float(tag), "mlflow tag"
+            value = float(tag)
         except ValueError as exc:
             raise KelpsegError(f"MLflow run {run_id}: tag {THRESHOLD_TAG}={tag!r}") from exc
+        # Training writes the tag beside the checkpoint's choice; a tag set later wins.
+        if abs(value - loaded.threshold) > 1e-6:
+            loaded.threshold, loaded.threshold_source = value, "mlflow tag"
     return loaded
 
 

@@ -33,6 +33,8 @@ from kelpseg.inference.postprocess import PostprocessConfig
 from kelpseg.inference.reader import TileSource, read_batches, resolve_tiles
 from kelpseg.inference.writers import Writers, is_done
 from kelpseg.io.atomic import remove_stale_temporaries
+from kelpseg.io.encoding import encoding_guard
+from kelpseg.io.tiles import BAND_NAMES
 
 if TYPE_CHECKING:
     from kelpseg.inference.runner import Predictor
@@ -210,6 +212,7 @@ def predict_tiles(
     split: str | None = None,
     write_threads: int = 2,
     show_progress: bool = True,
+    ignore_encoding: bool = False,
 ) -> PredictSummary:
     """Predict tiles and write ``<tile_id>_kelp.tif`` masks (and ``_prob.tif`` with ``soft``).
 
@@ -225,10 +228,13 @@ def predict_tiles(
         split: keep only this catalog split (``test``, ``train``); None: every tile.
         write_threads: threads writing outputs.
         show_progress: show a progress bar.
+        ignore_encoding: go on (with one warning) when tiles read as another integer encoding
+            than the model trained on (:class:`~kelpseg.io.encoding.EncodingGuard`); else stop.
 
     Raises:
-        KelpsegError: no tiles, an unreadable tile, tiles of different sizes in one batch, or
-            an output folder that cannot be written.
+        KelpsegError: no tiles, an unreadable tile, tiles of different sizes in one batch,
+            a tile in another encoding than the model's (without ``ignore_encoding``), or an output
+            folder that cannot be written.
     """
     start = time.perf_counter()
     table = resolve_tiles(tiles, split)
@@ -243,6 +249,7 @@ def predict_tiles(
         table = table[[not is_done(out, t, soft) for t in table["tile_id"]]]
     post = postprocess if postprocess is not None and postprocess.steps else None
     writers = Writers(out, predictor.threshold, soft, post)
+    guard = encoding_guard(predictor, ignore_encoding)
     if len(table):
         loader = _batches(predictor, table, batch_size, num_workers)
         with (
@@ -260,6 +267,8 @@ def predict_tiles(
             for batch in chain(loader, [None]):
                 if batch is not None and "error" in batch:
                     raise KelpsegError(*batch["error"])
+                if batch is not None:
+                    guard.check(batch["image"][:, : len(BAND_NAMES)], batch["tile_id"])
                 launched = None if batch is None else (predictor.launch(batch["image"]), batch)
                 if previous is not None:  # collected while the device computes ``launched``
                     writers.submit(pool, previous[0].result(), previous[1])
@@ -325,6 +334,7 @@ def run_predict(
         postprocess=config.postprocess,
         write_threads=config.write_threads,
         show_progress=show_progress,
+        ignore_encoding=config.ignore_encoding,
     )
     # Saved once every mask is written: a run that fails on a bad tile leaves the config of
     # the run that wrote the folder's masks in place.

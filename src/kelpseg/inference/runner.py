@@ -147,6 +147,8 @@ class Predictor:
         threshold_source: where ``threshold`` came from.
         weights: normalised member weights.
         device: where the networks run.
+        input_encoding: the integer encoding every member trained on (:mod:`kelpseg.io.encoding`);
+            None when unknown (older checkpoints) or when the members differ.
     """
 
     def __init__(
@@ -187,6 +189,8 @@ class Predictor:
         )
         self.needs_dem = any(needs_dem(m.module) for m in self.members)
         self.stacked = stacked_folders(self.members, stacked)
+        encodings = {m.module.input_encoding for m in self.members}
+        self.input_encoding = encodings.pop() if len(encodings) == 1 else None
         if threshold is None:
             values = np.array([m.threshold for m in self.members], dtype=np.float64)
             self.threshold = float(np.round((values * self.weights).sum(), 9))

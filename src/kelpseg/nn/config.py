@@ -246,7 +246,11 @@ class TrainerConfig(StrictModel):
         log_every_n_steps: how often step metrics are logged.
         check_val_every_n_epoch: validate every this many epochs.
         enable_progress_bar: Lightning's progress bar.
-        threshold: probability above which a pixel counts as kelp in the metrics.
+        threshold: probability above which a pixel counts as kelp in the metrics; also the
+            model's decision threshold when none is picked (see ``pick_threshold``).
+        pick_threshold: after training, sweep the decision threshold on the validation fold's
+            whole tiles at the kept epoch and store the best with the model
+            (:mod:`kelpseg.nn.threshold`); predictions use it unless given ``--threshold``.
         swa: stochastic weight averaging.
     """
 
@@ -267,6 +271,7 @@ class TrainerConfig(StrictModel):
     check_val_every_n_epoch: int = Field(default=1, ge=1)
     enable_progress_bar: bool = True
     threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    pick_threshold: bool = True
     swa: SwaConfig = Field(default_factory=lambda: SwaConfig())
 
     @field_validator("precision", mode="before")

@@ -61,3 +61,45 @@ class MacroDice(Metric):
         kelp = dice_from_counts(self.tp, self.fp, self.fn)
         background = dice_from_counts(self.tn, self.fn, self.fp)
         return ((kelp + background) / 2).float()
+
+
+class ProbabilityHistogram(Metric):
+    """Kelp probabilities of labelled-kelp and of background pixels, binned on ``k / n_bins``.
+
+    From the two histograms TP, FP and FN follow at every grid threshold, so one validation
+    pass yields the whole threshold sweep (:func:`kelpseg.nn.threshold.pick_threshold`). A
+    pixel lands in bin ``floor(p * n_bins)``: kelp at threshold ``k / n_bins`` when its bin
+    is ``>= k``, the ``prob >= threshold`` rule of inference.
+
+    Args:
+        n_bins: grid steps between 0 and 1.
+    """
+
+    full_state_update = False
+    higher_is_better = None
+    is_differentiable = False
+
+    kelp: Tensor
+    background: Tensor
+    tiles: Tensor
+
+    def __init__(self, n_bins: int = 100) -> None:
+        super().__init__()
+        self.n_bins = n_bins
+        for name in ("kelp", "background"):
+            zeros = torch.zeros(n_bins + 1, dtype=torch.float64)
+            self.add_state(name, default=zeros, dist_reduce_fx="sum")
+        self.add_state("tiles", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, prob: Tensor, target: Tensor) -> None:
+        """Add a batch: ``prob`` kelp probabilities, ``target`` 0/1 labels of the same shape."""
+        bins = torch.floor(prob.detach().double() * self.n_bins).clamp_(0, self.n_bins).long()
+        truth = target > 0
+        size = self.n_bins + 1
+        self.kelp += torch.bincount(bins[truth], minlength=size).double()
+        self.background += torch.bincount(bins[~truth], minlength=size).double()
+        self.tiles += prob.shape[0]
+
+    def compute(self) -> dict[str, Tensor]:
+        """``histogram`` ``(2, n_bins + 1)`` (the kelp row, then background) and ``tiles``."""
+        return {"histogram": torch.stack([self.kelp, self.background]), "tiles": self.tiles}

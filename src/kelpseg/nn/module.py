@@ -32,17 +32,21 @@ from kelpseg import __version__
 from kelpseg.config import validate_config
 from kelpseg.errors import KelpsegError
 from kelpseg.features.stats import BandStats
+from kelpseg.io.encoding import dataset_encoding
 from kelpseg.nn.config import TrainConfig
 from kelpseg.nn.data.datasets import crop_batch
 from kelpseg.nn.data.stacked import build_inputs
 from kelpseg.nn.data.transforms import Augmenter, InputSizer
 from kelpseg.nn.heads import aux_losses, build_head_loss
-from kelpseg.nn.metrics import MacroDice
+from kelpseg.nn.metrics import MacroDice, ProbabilityHistogram
 from kelpseg.nn.models import create_model, kelp_logit
 from kelpseg.nn.optim import configure_optimization
 from kelpseg.nn.slicing import sliced_outputs
+from kelpseg.nn.threshold import PAYLOAD_KEY, ThresholdChoice, checkpoint_choice
 
 CHECKPOINT_KEY = "kelpseg"
+#: Training tiles read, evenly spread, to tell the training data's encoding.
+ENCODING_SAMPLE = 16
 _AUGMENT_STREAM = 0xA06
 
 
@@ -84,6 +88,13 @@ class KelpSegModule(L.LightningModule):
         model: the smp network (one logit per pixel, or two for the multiclass head; with
             the auxiliary head also (N, 2) tile logits).
         confusion: the last validation epoch's 2x2 confusion matrix (rows: true 0/1).
+        val_histograms: per validation epoch, the kelp and background probability histograms
+            and the tile count (for the threshold sweep, :mod:`kelpseg.nn.threshold`).
+        threshold_choice: the decision threshold picked after training (None before, and
+            for checkpoints written before thresholds were picked).
+        input_encoding: the integer encoding of the training tiles (``c2l2``, ``x10000``,
+            ``s2l2a``: :mod:`kelpseg.io.encoding`), measured when training starts; prediction
+            refuses inputs in another one. None for older checkpoints.
     """
 
     def __init__(
@@ -105,6 +116,10 @@ class KelpSegModule(L.LightningModule):
         self.val_metrics = segmentation_metrics("val/", threshold)
         self.val_confusion = BinaryConfusionMatrix(threshold=threshold, validate_args=False)
         self.confusion: Tensor | None = None
+        self.val_histogram = ProbabilityHistogram()
+        self.val_histograms: dict[int, tuple[np.ndarray, int]] = {}
+        self.threshold_choice: ThresholdChoice | None = None
+        self.input_encoding: str | None = None
         self._augment_rng: torch.Generator | None = None
 
     # -- forward passes ---------------------------------------------------------------------
@@ -208,6 +223,7 @@ class KelpSegModule(L.LightningModule):
         target = (y > 0.5).int()
         self.val_metrics.update(prob, target)
         self.val_confusion.update(prob, target)
+        self.val_histogram.update(prob, target)
         self.log("val/loss", loss, on_epoch=True, batch_size=int(y.shape[0]), sync_dist=True)
         return {"prob": prob}
 
@@ -218,8 +234,13 @@ class KelpSegModule(L.LightningModule):
         values["val/f1"] = values["val/dice"]
         self.log_dict(values)
         self.confusion = self.val_confusion.compute().cpu()
+        swept = self.val_histogram.compute()
+        if not self.trainer.sanity_checking:
+            hist = swept["histogram"].cpu().numpy()
+            self.val_histograms[self.current_epoch] = (hist, int(swept["tiles"]))
         self.val_metrics.reset()
         self.val_confusion.reset()
+        self.val_histogram.reset()
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """``{"tile_id": [...], "prob": (N, 1, H, W) float32}`` for a predict batch."""
@@ -236,7 +257,14 @@ class KelpSegModule(L.LightningModule):
         return configure_optimization(self.model, self.config.optim, total, monitor)
 
     def setup(self, stage: str) -> None:
-        """Compile the network for training when ``model.compile`` is set."""
+        """Measure the training tiles' encoding; compile the network when ``model.compile``."""
+        if stage == "fit" and self._trainer is not None:
+            datamodule = getattr(self.trainer, "datamodule", None)
+            dataset = getattr(datamodule, "train_dataset", None)
+            if dataset is not None and len(dataset):
+                picks = np.linspace(0, len(dataset) - 1, min(ENCODING_SAMPLE, len(dataset)))
+                tiles = [dataset.read_image(int(i), None) for i in np.unique(picks.astype(int))]
+                self.input_encoding = dataset_encoding(tiles)
         cfg = self.config.model
         if stage == "fit" and cfg.compile:
             # In place: the state dict keys stay those of the plain network.
@@ -251,6 +279,9 @@ class KelpSegModule(L.LightningModule):
             "stats": stats_to_text(self.stats),
             "version": __version__,
         }
+        if self.threshold_choice is not None:
+            checkpoint[CHECKPOINT_KEY][PAYLOAD_KEY] = self.threshold_choice.as_dict()
+        checkpoint[CHECKPOINT_KEY]["input_encoding"] = self.input_encoding
 
     @classmethod
     def from_checkpoint(
@@ -274,6 +305,8 @@ class KelpSegModule(L.LightningModule):
         config = validate_config(TrainConfig, payload["config"], str(path))
         module = cls(config, stats_from_text(payload["stats"]), pretrained=False)
         module.load_state_dict(ckpt["state_dict"])
+        module.threshold_choice = checkpoint_choice(payload)
+        module.input_encoding = payload.get("input_encoding")
         return module.eval()
 
 

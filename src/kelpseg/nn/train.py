@@ -29,12 +29,14 @@ from kelpseg.nn.config import TrainConfig, tile_context_channels
 from kelpseg.nn.data.datamodule import KelpDataModule
 from kelpseg.nn.models import FreezeEncoder, check_input_size
 from kelpseg.nn.module import CHECKPOINT_KEY, KelpSegModule
+from kelpseg.nn.threshold import PAYLOAD_KEY, THRESHOLD_TAG, ThresholdChoice, pick_threshold
 from kelpseg.nn.tracking import (
     RUN_FILE,
     MlflowLogger,
     RunArtifacts,
     default_tracking_uri,
     flatten_config,
+    slim_checkpoint,
 )
 
 
@@ -53,6 +55,8 @@ class TrainResult:
         run_id: the MLflow run (None when tracking is off or on ranks other than 0).
         tracking_uri: where the run is tracked.
         history: per-epoch metrics (``val/dice``, ``train/loss`` ...), keyed by epoch.
+        threshold: the model's decision threshold and its source
+            (:class:`~kelpseg.nn.threshold.ThresholdChoice` as a dict).
     """
 
     output_dir: Path
@@ -64,6 +68,12 @@ class TrainResult:
     run_id: str | None = None
     tracking_uri: str | None = None
     history: dict[int, dict[str, float]] = field(default_factory=dict)
+    threshold: dict[str, Any] | None = None
+
+    @property
+    def threshold_choice(self) -> ThresholdChoice | None:
+        """The decision threshold kept with the model (None for results of older runs)."""
+        return None if self.threshold is None else ThresholdChoice.from_dict(self.threshold)
 
     def save(self, path: Path) -> Path:
         """Write as JSON, atomically."""
@@ -337,7 +347,7 @@ def train(
     averaged_unseen = trainer.current_epoch <= config.trainer.max_epochs
     if swa is not None and config.has_validation and averaged_unseen:
         validate_average(trainer, module, datamodule, checkpoint)
-    return _result(config, trainer, checkpoint, tracker, history)
+    return _result(config, trainer, checkpoint, tracker, history, module)
 
 
 def swa_callback(config: TrainConfig) -> StochasticWeightAveraging | None:
@@ -378,6 +388,7 @@ def _result(
     checkpoint: ModelCheckpoint,
     tracker: MlflowLogger | None,
     history: HistoryLogger,
+    module: KelpSegModule,
 ) -> TrainResult:
     run_dir = Path(config.output_dir)
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
@@ -398,6 +409,61 @@ def _result(
             result.best_dice_macro = float(macro["val/dice_macro"])
     elif not config.has_validation:
         result.best_epoch = trainer.current_epoch - 1
+    choice = choose_threshold(config, module, result.best_epoch)
+    result.threshold = choice.as_dict()
     if trainer.is_global_zero:
+        keep_threshold(choice, module, best, run_dir, tracker)
         result.save(run_dir / "result.json")
     return result
+
+
+def choose_threshold(
+    config: TrainConfig, module: KelpSegModule, epoch: int | None
+) -> ThresholdChoice:
+    """The run's decision threshold: swept on validation at ``epoch``, or the config's."""
+    default = float(config.trainer.threshold)
+    if not config.trainer.pick_threshold:
+        return ThresholdChoice(default, "training config (trainer.pick_threshold is off)", default)
+    swept = module.val_histograms.get(epoch) if epoch is not None else None
+    histogram, tiles = swept if swept is not None else (None, None)
+    fold = config.data.fold if config.has_validation else None
+    return pick_threshold(histogram, default, fold=fold, tiles=tiles)
+
+
+def keep_threshold(
+    choice: ThresholdChoice,
+    module: KelpSegModule,
+    best: Path | None,
+    run_dir: Path,
+    tracker: MlflowLogger | None,
+) -> None:
+    """Store the threshold with the model: checkpoints, ``model/best.ckpt`` and MLflow.
+
+    ``model/best.ckpt`` (the tracked copy) is slimmed again from the best checkpoint, which also
+    carries SWA weights validated after the fit into it.
+    """
+    module.threshold_choice = choice
+    if best is not None and best.is_file():
+        stamp_checkpoint(best, choice)
+    slim = run_dir / "model" / "best.ckpt"
+    if slim.is_file() and best is not None and best.is_file():
+        slim_checkpoint(best, slim)
+    if tracker is None or tracker.version is None:
+        return
+    client, run_id = tracker.client, tracker.version
+    client.set_tag(run_id, THRESHOLD_TAG, f"{choice.threshold:g}")
+    client.set_tag(run_id, "kelpseg.threshold_source", choice.source)
+    if choice.val_dice is not None and choice.val_dice_default is not None:
+        client.log_metric(run_id, "val/threshold", choice.threshold)
+        client.log_metric(run_id, "val/dice_at_threshold", choice.val_dice)
+    if slim.is_file():
+        client.log_artifact(run_id, str(slim), "model")
+
+
+def stamp_checkpoint(path: Path, choice: ThresholdChoice) -> Path:
+    """Write ``choice`` into a kelpseg checkpoint's payload, atomically."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt[CHECKPOINT_KEY][PAYLOAD_KEY] = choice.as_dict()
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return path

@@ -127,6 +127,12 @@ def _graph_is_dynamic(path: Path) -> bool:
     return not isinstance(shape[2], int) and not isinstance(shape[3], int)
 
 
+def _input_encoding(modules: Sequence[object]) -> str | None:
+    """The encoding every member trained on (None when unknown or when they differ)."""
+    found = {getattr(m, "input_encoding", None) for m in modules}
+    return found.pop() if len(found) == 1 else None
+
+
 def _threshold(
     loaded: Sequence[LoadedModel], weights: np.ndarray, threshold: float | None
 ) -> tuple[float, str]:
@@ -333,6 +339,7 @@ def export_model(
             ensemble_mode=ensemble_mode,
             threshold=chosen,
             threshold_source=source,
+            input_encoding=_input_encoding(modules),
             metrics=recorded,
             members=members,
             libraries=_libraries(),

@@ -137,6 +137,9 @@ class Manifest(StrictModel):
         channels: every channel some member computes, first seen first.
         needs_dem: whether the models read the DEM band.
         threshold: the decision threshold of the masks (chosen on validation when known).
+        input_encoding: the integer encoding of the tiles the members trained on (``c2l2``,
+            ``x10000``, ``s2l2a``: :mod:`kelpseg.io.encoding`); inputs in another one are
+            refused. None: unknown (older models), nothing is checked.
         metrics: validation metrics of the package as a whole, when known.
         quantization: how the int8 graph was calibrated and scored (int8 packages only).
         files: relative path -> sha256 of every file of the package but the manifest.
@@ -163,6 +166,7 @@ class Manifest(StrictModel):
     ensemble_mode: str = "mean_prob"
     threshold: float = Field(ge=0.0, le=1.0)
     threshold_source: str
+    input_encoding: str | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     members: list[MemberInfo] = Field(min_length=1)
     libraries: dict[str, str] = Field(default_factory=dict)

@@ -131,6 +131,7 @@ class OnnxPredictor:
             raise KelpsegError(f"threshold {threshold} is outside [0, 1]", "--threshold")
         self.threshold = manifest.threshold if threshold is None else float(threshold)
         self.threshold_source = manifest.threshold_source if threshold is None else "given"
+        self.input_encoding = manifest.input_encoding
         if not quiet:
             console.print(
                 f"{manifest.ref}: ONNX Runtime {ort.__version__} on {used} "

@@ -49,6 +49,11 @@ class SceneConfig(StrictModel):
         default=True, description="QA-flagged pixels are no data (255) in the mask"
     )
     polygon_min_pixels: int = Field(default=1, ge=1, description="smallest bed to polygonise")
+    ignore_encoding: bool = Field(
+        default=False,
+        description="predict inputs that read as another integer encoding than the model "
+        "trained on (one warning instead of stopping)",
+    )
     geojson_crs: Literal["wgs84", "scene"] = Field(
         default="wgs84",
         description="GeoJSON polygon coordinates: wgs84 (RFC 7946 lon/lat) or scene (the scene's "

@@ -23,7 +23,8 @@ from rasterio.windows import Window
 from kelpseg import __version__
 from kelpseg.console import progress
 from kelpseg.errors import KelpsegError
-from kelpseg.io.tiles import MISSING
+from kelpseg.io.encoding import EncodingGuard, encoding_guard
+from kelpseg.io.tiles import BAND_NAMES, MISSING
 from kelpseg.scenes.cog import MASK_NODATA, StripRasters
 from kelpseg.scenes.dem import require_dem
 from kelpseg.scenes.reader import LandsatScene
@@ -173,6 +174,7 @@ def predict_scene(
     threshold: float | None = None,
     nodata_on_qa: bool = True,
     show_progress: bool = True,
+    ignore_encoding: bool = False,
 ) -> SceneResult:
     """Predict kelp over a whole scene and write a mask COG (and a probability COG).
 
@@ -189,9 +191,12 @@ def predict_scene(
         nodata_on_qa: mark QA-flagged pixels (cloud, shadow, saturation ...) 255 in the mask,
             so areas count only what was seen; otherwise only the footprint's outside is 255.
         show_progress: draw a progress bar over the windows.
+        ignore_encoding: go on (one warning) when the scene, as read, is in another integer encoding
+            than the model trained on; else stop before the mask is placed.
 
     Raises:
-        KelpsegError: the model needs a DEM the scene lacks, bad settings, unreadable data.
+        KelpsegError: the model needs a DEM the scene lacks, bad settings, unreadable data,
+            a scene in another encoding than the model's (without ``ignore_encoding``).
     """
     start = time.perf_counter()
     require_dem(bool(predictor.needs_dem), scene.has_dem, scene.name)
@@ -216,8 +221,12 @@ def predict_scene(
             transform=scene.transform,
             tags=_tags(scene, thr, overlap, blend),
         )
+        guard = encoding_guard(predictor, ignore_encoding)
         with rasters:
-            _run(scene, predictor, grid, rasters, result, batch_size, nodata_on_qa, show_progress)
+            _run(
+                scene, predictor, grid, rasters, result, batch_size, nodata_on_qa,
+                show_progress, guard,
+            )  # fmt: skip
     result.seconds = time.perf_counter() - start
     return result
 
@@ -231,6 +240,7 @@ def _run(
     batch_size: int,
     nodata_on_qa: bool,
     show_progress: bool,
+    guard: EncodingGuard,
 ) -> None:
     """Strip by strip: read, predict, blend, and write the rows no later window touches."""
     buffer = _RowBuffer(grid.window_height, scene.width)
@@ -244,6 +254,7 @@ def _run(
         pending = reader.submit(read_strip, 0)
         for i, row in enumerate(grid.rows):
             raw = pending.result()
+            guard.check(raw[: len(BAND_NAMES)], [f"{scene.name} (rows {row}+)"])
             if i + 1 < len(grid.rows):
                 pending = reader.submit(read_strip, i + 1)
             _predict_strip(raw, i, grid, predictor, batch_size, buffer, result)

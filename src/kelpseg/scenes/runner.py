@@ -117,6 +117,7 @@ def run_scene(
             threshold=config.threshold,
             nodata_on_qa=config.nodata_on_qa,
             show_progress=show_progress,
+            ignore_encoding=config.ignore_encoding,
         )
     if polygon_path is not None:
         polygon_path = write_polygons(

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from kelpseg.console import progress
-from kelpseg.evaluation.metrics import count_tile
 from kelpseg.evaluation.result import EvaluationResult, MetricAccumulator
 from kelpseg.io.tiles import read_label
+from kelpseg.metrics import count_tile
 from kelpseg.tabular.config import TabularConfig
 from kelpseg.tabular.predict import PixelModel, predict_tiles, read_batches
 
