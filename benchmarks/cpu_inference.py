@@ -44,14 +44,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kelpseg.bench.flops import forward_flops, matmul_tflops
+from kelpseg.export.package import export_model
+from kelpseg.export.verify import crafted_tiles
 from kelpseg.inference.loading import LoadedModel, load_model
 from kelpseg.inference.predict import predict_tiles
 from kelpseg.inference.runner import Predictor
 from kelpseg.io.tiles import write_label, write_tile
 from kelpseg.portable import OnnxPredictor
-from kelpseg.portable.export import export_model
 from kelpseg.portable.manifest import read_manifest
-from kelpseg.portable.verify import crafted_tiles
 from portable import build_module
 
 Predict = Callable[[np.ndarray], Any]

@@ -31,6 +31,8 @@ import torch
 import yaml
 
 from kelpseg.config import validate_config
+from kelpseg.export.package import export_model
+from kelpseg.export.verify import crafted_tiles
 from kelpseg.features.compute_stats import compute_band_stats
 from kelpseg.features.config import SEED_CHANNELS, FeatureConfig
 from kelpseg.inference.loading import LoadedModel
@@ -39,8 +41,6 @@ from kelpseg.io.tiles import write_tile
 from kelpseg.nn.config import TrainConfig
 from kelpseg.nn.module import KelpSegModule
 from kelpseg.portable import OnnxPredictor
-from kelpseg.portable.export import export_model
-from kelpseg.portable.verify import crafted_tiles
 
 ROOT = Path(__file__).resolve().parents[1]
 

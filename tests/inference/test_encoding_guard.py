@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from kelpseg.errors import KelpsegError
+from kelpseg.export.package import export_model
 from kelpseg.inference.predict import load_predictor, predict_tiles
 from kelpseg.io.catalog import build_catalog
-from kelpseg.portable.export import export_model
 from kelpseg.synth import SynthConfig, generate_dataset
 from tests.inference.test_predict import save_checkpoint, tiny_module
 

@@ -68,11 +68,12 @@ def test_without_a_validation_fold_the_config_threshold_stays_and_says_why() -> 
     assert ThresholdChoice.from_dict(choice.as_dict()) == choice
 
 
-def test_the_pick_stays_inside_the_sweep_range_even_on_an_empty_fold() -> None:
-    empty = np.zeros((2, 101))
-    empty[1, :30] = 1000  # background only, all of it below 0.3: every cut from 0.3 on is perfect
-    choice = pick_threshold(empty, 0.5, fold=0, tiles=2)
-    assert 0.05 <= choice.threshold <= 0.95 and choice.val_dice == 1.0
+def test_the_pick_stays_inside_the_sweep_range() -> None:
+    easy = np.zeros((2, 101))
+    easy[1, :30] = 1000  # background below 0.3, kelp above 0.99: every cut from 0.3 on is perfect
+    easy[0, 100] = 500
+    choice = pick_threshold(easy, 0.5, fold=0, tiles=2)
+    assert 0.3 <= choice.threshold <= 0.95 and choice.val_dice == 1.0
 
 
 @pytest.mark.slow
@@ -129,3 +130,11 @@ def test_a_full_fit_and_a_switched_off_pick_keep_the_config_threshold(
     assert off.threshold_choice == ThresholdChoice(
         0.4, "training config (trainer.pick_threshold is off)", 0.4
     )
+
+
+def test_a_validation_fold_without_kelp_picks_nothing() -> None:
+    no_kelp = np.zeros((2, 101))
+    no_kelp[1, :60] = 5000  # background only: every cut above 0.6 "scores" a Dice of 1
+    choice = pick_threshold(no_kelp, 0.5, fold=2, tiles=3)
+    assert (choice.threshold, choice.val_dice) == (0.5, None)
+    assert choice.source == "training config (fold 2 has 0 kelp pixels, too few to pick on)"

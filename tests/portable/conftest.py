@@ -138,10 +138,10 @@ def run_light(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="session")
 def quantile_stats(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Band statistics of ``UNET_CHANNELS`` over a few crafted tiles."""
+    from kelpseg.export.verify import crafted_tiles
     from kelpseg.features.compute_stats import compute_band_stats
     from kelpseg.features.config import FeatureConfig
     from kelpseg.io.tiles import write_tile
-    from kelpseg.portable.verify import crafted_tiles
     from tests.portable.exported import UNET_CHANNELS
 
     folder = tmp_path_factory.mktemp("stats_tiles")
@@ -175,7 +175,7 @@ def members(tmp_path_factory: pytest.TempPathFactory, quantile_stats: Any) -> di
 @pytest.fixture(scope="session")
 def single_package(tmp_path_factory: pytest.TempPathFactory, members: dict[str, Path]) -> Path:
     """The Unet alone (band statistics inside the graph), threshold given."""
-    from kelpseg.portable.export import export_model
+    from kelpseg.export.package import export_model
 
     out = tmp_path_factory.mktemp("packages") / "unet"
     return export_model([members["Unet"]], None, "unet", "1.0", out, threshold=0.45)
@@ -184,7 +184,7 @@ def single_package(tmp_path_factory: pytest.TempPathFactory, members: dict[str, 
 @pytest.fixture(scope="session")
 def ensemble_package(tmp_path_factory: pytest.TempPathFactory, members: dict[str, Path]) -> Path:
     """Unet++, Segformer and Unet, weights 2:1:1, as one graph."""
-    from kelpseg.portable.export import export_model
+    from kelpseg.export.package import export_model
 
     out = tmp_path_factory.mktemp("packages") / "ensemble"
     order = [members["UnetPlusPlus"], members["Segformer"], members["Unet"]]

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from kelpseg.errors import KelpsegError
+from kelpseg.export.package import export_model
+from kelpseg.export.verify import crafted_tiles
 from kelpseg.inference.loading import load_torch_predictor
 from kelpseg.nn.module import KelpSegModule
 from kelpseg.portable import load_onnx_predictor, verify_package
-from kelpseg.portable.export import export_model
-from kelpseg.portable.verify import crafted_tiles
 from tests.portable.conftest import run_light
 from tests.portable.exported import (
     SEGFORMER_CHANNELS,

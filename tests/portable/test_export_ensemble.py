@@ -50,8 +50,8 @@ def test_a_spec_is_refused_with_other_weights_a_mode_or_models(
 def test_a_two_member_spec_exports_as_one_package(tmp_path: Path) -> None:
     import onnxruntime as ort
 
+    from kelpseg.export.verify import crafted_tiles
     from kelpseg.inference.loading import load_torch_predictor
-    from kelpseg.portable.verify import crafted_tiles
     from tests.portable import exported as ex
 
     per_sample = {"normalization": "per-sample-min-max"}

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from kelpseg.config import validate_config
+from kelpseg.export.package import export_model
+from kelpseg.export.verify import crafted_tiles
 from kelpseg.nn.config import TrainConfig
 from kelpseg.nn.module import KelpSegModule
 from kelpseg.portable import load_onnx_predictor
-from kelpseg.portable.export import export_model
-from kelpseg.portable.verify import crafted_tiles
 
 pytestmark = pytest.mark.slow
 

@@ -68,7 +68,7 @@ def test_registry_and_cli_modules_import_without_torch(light_package: Path) -> N
         from kelpseg.portable import registry
         print(registry.show(sys.argv[1]).ref)
         try:
-            from kelpseg.portable import export_model
+            from kelpseg.export import export_model
         except Exception as exc:
             print(type(exc).__name__, exc)
         """,

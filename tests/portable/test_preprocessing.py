@@ -15,11 +15,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from kelpseg.export.graph import onnx_export
+from kelpseg.export.verify import crafted_tiles
 from kelpseg.features.channels import InputBuilder
 from kelpseg.features.config import FeatureConfig
 from kelpseg.features.stats import BandStats
-from kelpseg.portable.graph import onnx_export
-from kelpseg.portable.verify import crafted_tiles
 from tests.portable.exported import UNET_CHANNELS, with_missing
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ import pytest
 from kelpseg.cli import app as cli_app
 from kelpseg.cli import portable as portable_cmds
 from kelpseg.errors import KelpsegError
+from kelpseg.export.verify import crafted_tiles
 from kelpseg.io.tiles import write_label, write_tile
 from kelpseg.portable.manifest import GRAPH_NAME, read_manifest
-from kelpseg.portable.verify import crafted_tiles
 from tests.portable.conftest import run_light
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def int8_package(
     members: dict[str, Path],
     tile_sets: tuple[Path, Path],
 ) -> Path:
-    from kelpseg.portable.export import export_model
+    from kelpseg.export.package import export_model
 
     calibration, holdout = tile_sets
     out = tmp_path_factory.mktemp("packages") / "unet_int8"
@@ -100,7 +100,7 @@ print("ok", float(prob.mean()))
 def test_int8_refused_above_the_dice_tolerance(
     tmp_path: Path, members: dict[str, Path], tile_sets: tuple[Path, Path]
 ) -> None:
-    from kelpseg.portable.export import export_model
+    from kelpseg.export.package import export_model
 
     out = tmp_path / "refused"
     with pytest.raises(KelpsegError, match="loses .* Dice .* package not written"):
@@ -147,7 +147,7 @@ def test_cli_int8_refusal_is_one_line_exit_2(
 def test_calibration_and_holdout_must_not_overlap(
     tmp_path: Path, members: dict[str, Path], tile_sets: tuple[Path, Path]
 ) -> None:
-    from kelpseg.portable.export import export_model
+    from kelpseg.export.package import export_model
 
     with pytest.raises(KelpsegError, match="both a calibration and a held-out tile"):
         export_model(

@@ -93,8 +93,8 @@ def export(
     if ensemble is not None and (weights or ensemble_mode):
         raise KelpsegError("the ensemble spec holds the weights and the mode", "--ensemble")
     try:
-        from kelpseg.portable.export import export_model
-        from kelpseg.portable.spec import export_ensemble
+        from kelpseg.export.package import export_model
+        from kelpseg.export.spec import export_ensemble
     except ImportError as exc:
         raise MissingExtraError("train", exc.name or "torch") from exc
     common: dict[str, Any] = {

@@ -113,7 +113,7 @@ def _saved_threshold(loaded: LoadedModel) -> None:
         loaded.threshold, loaded.threshold_source = float(choice.threshold), choice.source
     else:
         loaded.threshold = float(loaded.module.config.trainer.threshold)
-        loaded.threshold_source = "training config (a checkpoint without a picked threshold)"
+        loaded.threshold_source = "training config"
 
 
 def _checked_load(target: PathLike, name: PathLike, tracking_uri: str | None = None) -> Any:

@@ -26,6 +26,9 @@ THRESHOLD_TAG = "kelpseg.best_threshold"
 PAYLOAD_KEY = "threshold"
 #: Sweep limits: the extremes are never useful cuts and only fit noise on small folds.
 SWEEP_RANGE = (0.05, 0.95)
+#: Kelp pixels the validation fold needs before a threshold is picked on it (with none, every
+#: cut that predicts nothing scores a perfect, meaningless Dice of 1).
+MIN_KELP_PIXELS = 100
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ def pick_threshold(
     if histogram is None or fold is None:
         why = "full fit: no validation fold" if fold is None else "no validation pass recorded"
         return ThresholdChoice(default, f"training config ({why})", default)
+    kelp_pixels = int(np.asarray(histogram)[0].sum())
+    if kelp_pixels < MIN_KELP_PIXELS:
+        why = f"fold {fold} has {kelp_pixels} kelp pixels, too few to pick on"
+        return ThresholdChoice(default, f"training config ({why})", default, val_tiles=tiles)
     thresholds, dice = sweep_dice(histogram)
     inside = (thresholds >= SWEEP_RANGE[0] - 1e-12) & (thresholds <= SWEEP_RANGE[1] + 1e-12)
     chosen = best_threshold(thresholds[inside], dice[inside])

@@ -1,14 +1,12 @@
-"""Portable models: ONNX export, checksummed model packages, a registry and a torch-free runtime.
+"""Portable models: checksummed model packages, a registry and a torch-free runtime.
 
 Importing this package loads no torch: the runtime, manifest and registry run on the light
-install (``pip install kelpseg``). :func:`export_model` and :func:`crafted_tiles` need the
-training stack (``pip install 'kelpseg[train]'``) and are imported on first use.
+install (``pip install kelpseg``). Writing packages (``export_model``, ``export_ensemble``,
+``crafted_tiles``) needs the training stack and lives above inference, in
+:mod:`kelpseg.export`.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import Any
 
 from kelpseg.portable.manifest import Manifest, MemberInfo, read_manifest, verify_package
 from kelpseg.portable.registry import (
@@ -24,9 +22,6 @@ from kelpseg.portable.registry import (
 )
 from kelpseg.portable.runtime import OnnxPredictor, RuntimeDevice, load_onnx_predictor
 
-#: name -> module, imported on first use (they need torch).
-_LAZY = {"export_model": "export", "export_ensemble": "spec", "crafted_tiles": "verify"}
-
 __all__ = [
     "Manifest",
     "MemberInfo",
@@ -34,9 +29,6 @@ __all__ = [
     "OnnxPredictor",
     "RuntimeDevice",
     "add",
-    "crafted_tiles",
-    "export_ensemble",
-    "export_model",
     "is_portable_ref",
     "list_models",
     "load_onnx_predictor",
@@ -48,15 +40,3 @@ __all__ = [
     "show",
     "verify_package",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from kelpseg.errors import MissingExtraError
-
-        try:
-            module = importlib.import_module(f"kelpseg.portable.{_LAZY[name]}")
-        except ImportError as exc:  # torch, smp or onnx missing: the light install
-            raise MissingExtraError("train", exc.name or "torch") from exc
-        return getattr(module, name)
-    raise AttributeError(f"module 'kelpseg.portable' has no attribute {name!r}")

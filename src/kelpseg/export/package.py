@@ -25,13 +25,14 @@ import yaml
 from kelpseg import __version__
 from kelpseg.console import console
 from kelpseg.errors import KelpsegError
+from kelpseg.export.graph import PortableEnsemble, min_tile_size, onnx_export
+from kelpseg.export.verify import crafted_tiles, verify_export
 from kelpseg.inference.ensemble import normalise_weights
 from kelpseg.inference.loading import LoadedModel, load_model, validation_score
 from kelpseg.inference.reader import TileSource
 from kelpseg.inference.runner import needs_dem
 from kelpseg.io.tiles import TILE_SIZE
 from kelpseg.nn.module import KelpSegModule
-from kelpseg.portable.graph import PortableEnsemble, min_tile_size, onnx_export
 from kelpseg.portable.manifest import (
     GRAPH_NAME,
     QUANTIZED_FORMAT,
@@ -41,7 +42,6 @@ from kelpseg.portable.manifest import (
     check_name,
     write_manifest,
 )
-from kelpseg.portable.verify import crafted_tiles, verify_export
 
 PathLike = str | os.PathLike[str]
 ModelSource = PathLike | KelpSegModule | LoadedModel
@@ -180,7 +180,7 @@ def _quantize(
     max_dice_loss: float,
     quant_format: str,
 ) -> Quantization:
-    from kelpseg.portable.quantize import quantize_package_graph
+    from kelpseg.export.quantize import quantize_package_graph
 
     q = quantize_package_graph(
         graph,
@@ -252,7 +252,7 @@ def export_model(
         overwrite: replace an existing package folder.
         tolerance: largest ONNX Runtime vs torch probability difference accepted.
         quantize: ``int8`` for an int8 graph (static quantization, see
-            :mod:`kelpseg.portable.quantize`); None: float32.
+            :mod:`kelpseg.export.quantize`); None: float32.
         calibration: tiles the model did not train on, to calibrate the int8 ranges on.
         holdout: labelled tiles the model did not train on, to score float and int8 on.
         max_dice_loss: the most kelp Dice the int8 graph may lose against the float one.

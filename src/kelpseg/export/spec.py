@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 from kelpseg.errors import KelpsegError
+from kelpseg.export.graph import GRAPH_MODES
+from kelpseg.export.package import export_model
 from kelpseg.inference.selection_run import REPORT_FILE, load_ensemble_spec
-from kelpseg.portable.export import export_model
-from kelpseg.portable.graph import GRAPH_MODES
 
 PathLike = str | os.PathLike[str]
 
