@@ -28,7 +28,7 @@ demo: install  ## generate demo data and run the whole chain on it
 	bash scripts/demo.sh "$(DEMO_DIR)" "$(DEMO_AOI)"
 
 test: install  ## the full test suite with coverage on 2 xdist workers (what CI runs)
-	$(BIN)/pytest -n 2 --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist worksteal --cov --cov-report=term $(PYTEST_ARGS)
 
 test-fast: install  ## inner-loop subset: skips slow tests
 	$(BIN)/pytest -q -m "not slow" -x $(PYTEST_ARGS)

@@ -46,3 +46,46 @@ def tile_factory(tmp_path: Path) -> Callable[..., Path]:
         return image
 
     return make
+
+
+# -- Scheduling: the long documents first, one half of them at the front of each worker's queue --
+#
+# `make test` runs pytest-xdist with --dist worksteal: each of the two workers first gets one
+# contiguous half of the collected tests, and an idle worker steals from the end of the other's
+# queue. The documents' tests take minutes each (tests/docs); collected in place they ran last,
+# one worker finishing training.md alone for ten minutes. Here they are split into two groups of
+# about equal expected time (longest first, each to the lighter group) and each group is put at
+# the front of one half, so both workers start on them and the short tests fill in around.
+
+#: Seconds each document's test took in CI-like runs (2 cores); unknown documents count 60 s.
+DOC_SECONDS = {
+    "training.md": 520, "data-quality.md": 150, "benchmarks.md": 150, "inference.md": 140,
+    "scenes.md": 115, "models.md": 100, "README.md": 90, "tuning.md": 90, "reproduce.md": 70,
+    "tabular.md": 70, "evaluation.md": 65, "eda.md": 55, "split.md": 30, "features.md": 20,
+    "data.md": 15,
+}  # fmt: skip
+
+
+def _doc_seconds(item: pytest.Item) -> float | None:
+    """Expected seconds of a documented-commands test; None for every other test."""
+    if "test_documented_commands_run[" not in item.nodeid:
+        return None
+    name = item.nodeid.rsplit("[", 1)[1].rstrip("]")
+    return float(DOC_SECONDS.get(name, 60))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the two halves of the long document tests at the front of each worker's half."""
+    docs = [(s, item) for item in items if (s := _doc_seconds(item)) is not None]
+    if not docs:
+        return
+    rest = [item for item in items if _doc_seconds(item) is None]
+    groups: tuple[list[pytest.Item], list[pytest.Item]] = ([], [])
+    load = [0.0, 0.0]
+    for seconds, item in sorted(docs, key=lambda pair: -pair[0]):
+        lighter = 0 if load[0] <= load[1] else 1
+        groups[lighter].append(item)
+        load[lighter] += seconds
+    half = len(items) // 2  # worksteal's first split: items[:half] and items[half:]
+    first = groups[0] + rest[: half - len(groups[0])]
+    items[:] = first + groups[1] + rest[half - len(groups[0]) :]
