@@ -27,8 +27,11 @@ install: $(BIN)/.installed  ## create .venv with kelpseg and every extra
 demo: install  ## generate demo data and run the whole chain on it
 	bash scripts/demo.sh "$(DEMO_DIR)" "$(DEMO_AOI)"
 
+# Two workers on two cores: one torch/OpenMP thread each. With torch's default (a thread per core
+# in each process) the spinning threads fight over the cores: two demo trainings side by side took
+# 37-43 s against 18 s with one thread each (measured 2026-12-08 on the 2-core CI machine).
 test: install  ## the full test suite with coverage on 2 xdist workers (what CI runs)
-	$(BIN)/pytest -n 2 --dist worksteal --cov --cov-report=term $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist worksteal --cov --cov-report=term $(PYTEST_ARGS)
 
 test-fast: install  ## inner-loop subset: skips slow tests
 	$(BIN)/pytest -q -m "not slow" -x $(PYTEST_ARGS)

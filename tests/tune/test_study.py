@@ -229,3 +229,31 @@ def test_study_settings_that_cannot_work_are_refused_before_any_trial(
     run(study_name="up", direction="maximize")
     with pytest.raises(KelpsegError, match="exists and is to maximize, not minimize"):
         run(study_name="up", direction="minimize")
+
+
+def test_a_summary_read_before_another_worker_finished_is_written_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last writer must not keep a stale count: another worker's trial ends mid-write."""
+    from kelpseg.tune import study as study_module
+    from kelpseg.tune.storage import open_storage
+
+    opened = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(storage=opened.storage, study_name="race", direction="maximize")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    other = study.ask()  # another worker's trial, still running
+    write = study_module._write_summary
+    written: list[int] = []
+
+    def racing_write(*args: Any) -> Any:
+        summary = write(*args)
+        written.append(summary.n_complete)
+        if len(written) == 1:
+            study.tell(other, 0.5)  # it finishes while this worker writes
+        return summary
+
+    monkeypatch.setattr(study_module, "_write_summary", racing_write)
+    summary = study_module._finish(study, opened, tmp_path / "out", None, False)
+    assert written == [1, 2] and summary.n_complete == 2
+    on_disk = json.loads((tmp_path / "out" / "summary" / "summary.json").read_text())
+    assert on_disk["n_complete"] == 2

@@ -293,7 +293,35 @@ def _finish(
     tracker: StudyTracker | None,
     plots: bool,
 ) -> StudySummary:
-    """Summarise the study, write the best config, upload both to the parent run."""
+    """Summarise the study, write the best config, upload both to the parent run.
+
+    Workers sharing a study finish at different times, and each writes the summary. One that
+    read the study while another's last trial still ran must not overwrite the newer summary
+    written meanwhile, so a worker writes again while the trials' states change under it.
+    """
+    for _ in range(_SUMMARY_TRIES):
+        before = _trial_states(study)
+        summary = _write_summary(study, opened, folder, tracker, plots)
+        if _trial_states(study) == before:
+            break
+    return summary
+
+
+#: Summaries a worker writes at most while other workers' trials finish under it.
+_SUMMARY_TRIES = 5
+
+
+def _trial_states(study: optuna.Study) -> list[tuple[int, TrialState]]:
+    return [(t.number, t.state) for t in study.get_trials(deepcopy=False)]
+
+
+def _write_summary(
+    study: optuna.Study,
+    opened: StudyStorage,
+    folder: Path,
+    tracker: StudyTracker | None,
+    plots: bool,
+) -> StudySummary:
     summary = summarize_study(study, folder / "summary", opened.url, plots)
     if summary.best_trial is not None:
         try:
