@@ -158,6 +158,16 @@ def best_threshold(
     return float(t[ties[len(ties) // 2]])
 
 
+def sweep_counts(
+    hist_pos: np.ndarray, hist_neg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(tp, fp, fn)`` at every grid threshold from the kelp and background histograms
+    (a pixel is kelp at threshold k when its bin is k or above)."""
+    tp = np.cumsum(np.asarray(hist_pos, dtype=np.float64)[::-1])[::-1]
+    fp = np.cumsum(np.asarray(hist_neg, dtype=np.float64)[::-1])[::-1]
+    return tp, fp, tp[0] - tp
+
+
 def precision_recall_curve(
     hist_pos: np.ndarray, hist_neg: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -167,9 +177,7 @@ def precision_recall_curve(
         (thresholds, precision, recall, average_precision); thresholds ascending.
     """
     n_bins = hist_pos.size - 1
-    tp = np.cumsum(hist_pos[::-1])[::-1].astype(np.float64)
-    fp = np.cumsum(hist_neg[::-1])[::-1].astype(np.float64)
-    fn = tp[0] - tp
+    tp, fp, fn = sweep_counts(hist_pos, hist_neg)
     s = scores(tp, fp, fn, np.zeros_like(tp))
     recall, precision = s["recall"], s["precision"]
     # Step-wise area: each recall drop weighted by the precision where it ends.

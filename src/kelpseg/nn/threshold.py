@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from kelpseg.metrics import best_threshold, scores, threshold_grid
+from kelpseg.metrics import best_threshold, scores, sweep_counts, threshold_grid
 
 #: The MLflow tag of the picked threshold (read back by :mod:`kelpseg.inference.loading`).
 THRESHOLD_TAG = "kelpseg.best_threshold"
@@ -75,12 +75,8 @@ class ThresholdChoice:
 def sweep_dice(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(thresholds, dice)`` at every grid threshold from a ``(2, n_bins + 1)`` histogram."""
     kelp, background = np.asarray(histogram, dtype=np.float64)
-    n_bins = kelp.size - 1
-    # Pixels at or above grid threshold k: the bins k..n_bins.
-    tp = np.cumsum(kelp[::-1])[::-1]
-    fp = np.cumsum(background[::-1])[::-1]
-    fn = kelp.sum() - tp
-    return threshold_grid(n_bins), scores(tp, fp, fn, np.zeros_like(tp))["dice"]
+    tp, fp, fn = sweep_counts(kelp, background)
+    return threshold_grid(kelp.size - 1), scores(tp, fp, fn, np.zeros_like(tp))["dice"]
 
 
 def pick_threshold(
